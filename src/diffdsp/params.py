@@ -32,11 +32,11 @@ __all__ = [
     "denormalise_dict",
     "exp_sigmoid",
     "inverse_bounded_sigmoid",
+    "inverse_positive_map",
     "normalise_dict",
     "orthogonal_map",
     "pole_radius_map",
     "positive_map",
-    "inverse_positive_map",
 ]
 
 Scale = Literal["linear", "log", "power"]
@@ -275,6 +275,8 @@ def orthogonal_map(raw: Tensor) -> Tensor:
         True
     """
     if raw.ndim < 2 or raw.shape[-1] != raw.shape[-2]:
-        raise InputError(f"orthogonal_map needs square matrices (..., N, N), got {tuple(raw.shape)}")
+        raise InputError(
+            f"orthogonal_map needs square matrices (..., N, N), got {tuple(raw.shape)}"
+        )
     upper = torch.triu(raw, diagonal=1)
     return torch.linalg.matrix_exp(upper - upper.transpose(-1, -2))
