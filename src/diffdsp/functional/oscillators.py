@@ -1,0 +1,810 @@
+"""Differentiable oscillators: phase accumulation, band-limited waveforms, banks, noise, wavetables.
+
+Every oscillator is a pure function of a frequency in Hz. ``freq_hz`` is either
+
+* a per-sample tensor ``(..., time)`` (time-varying pitch, vibrato, FM), when ``n_samples`` is
+  ``None``; or
+* a constant broadcastable to ``(...)`` (a number or a tensor of leading dimensions), when
+  ``n_samples`` is given.
+
+Phase is accumulated in float64 and wrapped to ``[0, 1)`` cycles before it is cast back to the
+working dtype, so a float32 oscillator does not drift: after 60 s at 48 kHz the phase error against
+the float64 closed form is below 1e-6 rad (tested). The gradient of the phase with respect to the
+frequency flows through ``cumsum`` (whose backward is a reversed ``cumsum``), never through a graph
+unrolled over samples.
+
+Band-limited saw, square, pulse and triangle use PolyBLEP / PolyBLAMP corrections (Välimäki 2007;
+Esqueda et al. 2016): aliasing of a 2.5 kHz saw at 44.1 kHz drops by more than 15 dB against the
+naive waveform (measured in ``tests/functional/test_oscillators.py``). ``method="additive"`` sums
+the harmonics below Nyquist exactly (alias-free, costlier: one sinusoid per harmonic).
+
+References:
+    Välimäki & Huovilainen, "Antialiasing oscillators in subtractive synthesis", IEEE SPM 2007.
+    Engel et al., "DDSP: Differentiable Digital Signal Processing", ICLR 2020 (harmonic bank).
+    Masuda & Saito, "Synthesizer sound matching with differentiable DSP", ISMIR 2021 (morphing).
+    Shan et al., "Differentiable wavetable synthesis", ICASSP 2022 (wavetables).
+    Hayes et al., "Sinusoidal frequency estimation by gradient descent", ICASSP 2023 (surrogate).
+    Chowning, "The synthesis of complex audio spectra by means of frequency modulation", 1973.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from diffdsp._validation import (
+    InputError,
+    check_choice,
+    check_int,
+    check_sample_rate,
+    check_tensor,
+)
+
+__all__ = [
+    "accumulate_phase",
+    "damped_sinusoid",
+    "fm_operator",
+    "harmonic_bank",
+    "morph_saw_square",
+    "oscillator",
+    "pink_noise",
+    "polyblep",
+    "pulse",
+    "saw",
+    "sine",
+    "sinusoid_bank",
+    "square",
+    "triangle",
+    "upsample_frames",
+    "wavetable",
+    "white_noise",
+]
+
+TWO_PI = 2.0 * math.pi
+WAVEFORMS = ("sine", "saw", "square", "triangle", "pulse")
+METHODS = ("polyblep", "additive", "naive")
+
+
+def _as_freq(freq_hz: float | Tensor) -> Tensor:
+    if isinstance(freq_hz, Tensor):
+        check_tensor(freq_hz, "freq_hz")
+        return freq_hz
+    return torch.as_tensor(float(freq_hz), dtype=torch.get_default_dtype())
+
+
+def accumulate_phase(
+    freq_hz: float | Tensor,
+    *,
+    sample_rate: int,
+    n_samples: int | None = None,
+    initial_phase: float | Tensor = 0.0,
+) -> Tensor:
+    """Running phase of an oscillator in cycles, wrapped to ``[0, 1)``, computed without drift.
+
+    Args:
+        freq_hz: instantaneous frequency in Hz: ``(..., time)`` when ``n_samples`` is ``None``, or
+            a constant broadcastable to ``(...)`` when ``n_samples`` is given. Negative frequencies
+            run the phase backwards (through-zero FM).
+        sample_rate: sample rate in Hz.
+        n_samples: number of samples for a constant frequency.
+        initial_phase: phase at sample 0 in radians, broadcastable to ``(...)``.
+
+    Returns:
+        Phase in cycles in ``[0, 1)``, dtype of ``freq_hz``: sample ``n`` holds
+        ``initial_phase / 2pi + sum_{m<n} freq_hz[m] / sample_rate`` (mod 1).
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> accumulate_phase(torch.tensor(11025.0), sample_rate=44100, n_samples=5)
+        tensor([0.0000, 0.2500, 0.5000, 0.7500, 0.0000])
+
+    References:
+        Phase accumulation in float64 with wrapping (a numerically controlled oscillator).
+    """
+    sr = check_sample_rate(sample_rate)
+    f = _as_freq(freq_hz)
+    dtype = f.dtype if f.is_floating_point() else torch.get_default_dtype()
+    phi0 = torch.as_tensor(initial_phase, device=f.device)
+    phi0 = phi0.to(torch.float64) / TWO_PI
+    if n_samples is not None:
+        n = check_int(n_samples, "n_samples", minimum=1)
+        idx = torch.arange(n, dtype=torch.float64, device=f.device)
+        cycles = f.to(torch.float64).unsqueeze(-1) * (idx / sr) + phi0.unsqueeze(-1)
+    else:
+        if f.ndim == 0:
+            raise InputError(
+                "freq_hz must be a per-sample tensor (..., time) when n_samples is None, got a "
+                "scalar; pass n_samples for a constant frequency"
+            )
+        inc = f.to(torch.float64) / sr
+        cycles = torch.cumsum(inc, dim=-1) - inc + phi0.unsqueeze(-1)
+    return (cycles - torch.floor(cycles)).to(dtype)
+
+
+def polyblep(phase: Tensor, dt: Tensor) -> Tensor:
+    """Two-sample polynomial band-limited step residual (PolyBLEP) for a unit jump at phase 0.
+
+    Args:
+        phase: phase in cycles in ``[0, 1)``, ``(..., time)``.
+        dt: phase increment per sample (``freq_hz / sample_rate``), broadcastable to ``phase``.
+
+    Returns:
+        Residual to *subtract* from a naive rising-ramp saw (``2 phase - 1``) or to add at a rising
+        edge of a square; zero away from the discontinuity.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> polyblep(torch.tensor([0.0, 0.5, 0.99]), torch.tensor(0.02)).round(decimals=3)
+        tensor([-1.0000,  0.0000,  0.2500])
+
+    References:
+        Välimäki & Huovilainen, IEEE Signal Processing Magazine 24(2), 2007.
+    """
+    dt = dt.abs().clamp(1e-9, 0.5)
+    x0 = phase / dt
+    x1 = (phase - 1.0) / dt
+    head = 2.0 * x0 - x0 * x0 - 1.0
+    tail = x1 * x1 + 2.0 * x1 + 1.0
+    zero = torch.zeros((), dtype=phase.dtype, device=phase.device)
+    return torch.where(phase < dt, head, torch.where(phase > 1.0 - dt, tail, zero))
+
+
+def _polyblamp(phase: Tensor, dt: Tensor) -> Tensor:
+    """Two-sample PolyBLAMP residual for a unit slope change at phase 0 (integrated PolyBLEP)."""
+    dt = dt.abs().clamp(1e-9, 0.5)
+    x0 = phase / dt - 1.0
+    x1 = (phase - 1.0) / dt + 1.0
+    head = -(x0**3) / 3.0
+    tail = x1**3 / 3.0
+    zero = torch.zeros((), dtype=phase.dtype, device=phase.device)
+    return torch.where(phase < dt, head, torch.where(phase > 1.0 - dt, tail, zero))
+
+
+def _increment(freq_hz: Tensor, sr: int, n_samples: int | None) -> Tensor:
+    dt = freq_hz / sr
+    return dt.unsqueeze(-1) if n_samples is not None else dt
+
+
+def _harmonic_sum(
+    phase: Tensor, dt: Tensor, weight_fn: str, *, width: Tensor | None = None
+) -> Tensor:
+    """Exact band-limited waveform from its Fourier series, harmonics below Nyquist only."""
+    max_k = math.floor(0.5 / float(dt.detach().abs().min().clamp_min(1e-6))))
+    max_k = max(1, min(max_k, 2048))
+    k = torch.arange(1, max_k + 1, dtype=phase.dtype, device=phase.device)
+    arg = TWO_PI * phase.unsqueeze(-1).to(torch.float64) * k.to(torch.float64)
+    mask = (k * dt.abs().unsqueeze(-1) < 0.5).to(phase.dtype)
+    if weight_fn == "saw":
+        w = -2.0 / (math.pi * k)
+        out = (torch.sin(arg).to(phase.dtype) * w * mask).sum(-1)
+        return out
+    if weight_fn == "square":
+        w = torch.where(k % 2 == 1, 4.0 / (math.pi * k), torch.zeros_like(k))
+        return (torch.sin(arg).to(phase.dtype) * w * mask).sum(-1)
+    if weight_fn == "triangle":
+        # triangle peaking at phase 0.25 (value 1) and 0.75 (value -1)
+        sign = torch.where(((k - 1) / 2) % 2 == 0, 1.0, -1.0).to(phase.dtype)
+        w = torch.where(k % 2 == 1, 8.0 / (math.pi**2 * k * k) * sign, torch.zeros_like(k))
+        return (torch.sin(arg).to(phase.dtype) * w * mask).sum(-1)
+    assert width is not None
+    # pulse of duty `width` with values +1 (phase < width) and -1: mean 2w-1 plus harmonics
+    wd = width.unsqueeze(-1)
+    coef = 4.0 / (math.pi * k)
+    s = torch.sin(math.pi * k * wd)
+    c = torch.cos(arg - math.pi * k * wd).to(phase.dtype)
+    return (2.0 * width - 1.0) + (coef * s * c * mask).sum(-1)
+
+
+def _prepare(
+    freq_hz: float | Tensor, sample_rate: int, n_samples: int | None, initial_phase: float | Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    f = _as_freq(freq_hz)
+    sr = check_sample_rate(sample_rate)
+    phase = accumulate_phase(f, sample_rate=sr, n_samples=n_samples, initial_phase=initial_phase)
+    dt = _increment(f, sr, n_samples).to(phase.dtype)
+    return f, phase, dt
+
+
+def sine(
+    freq_hz: float | Tensor,
+    *,
+    sample_rate: int,
+    n_samples: int | None = None,
+    initial_phase: float | Tensor = 0.0,
+    phase_mod: Tensor | None = None,
+) -> Tensor:
+    """Sine oscillator ``sin(2 pi phase + phase_mod)``.
+
+    Args:
+        freq_hz: frequency in Hz (see module docstring for the two accepted shapes).
+        sample_rate: sample rate in Hz.
+        n_samples: length for a constant frequency.
+        initial_phase: phase at sample 0 in radians.
+        phase_mod: optional phase modulation in radians ``(..., time)`` (PM/FM, Chowning).
+
+    Returns:
+        Signal in ``[-1, 1]``.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> sine(torch.tensor(11025.0), sample_rate=44100, n_samples=4).round(decimals=4).tolist()
+        [0.0, 1.0, -0.0, -1.0]
+
+    References:
+        Chowning 1973 (phase modulation form of FM).
+    """
+    _, phase, _ = _prepare(freq_hz, sample_rate, n_samples, initial_phase)
+    arg = TWO_PI * phase
+    if phase_mod is not None:
+        arg = arg + phase_mod
+    return torch.sin(arg)
+
+
+def saw(
+    freq_hz: float | Tensor,
+    *,
+    sample_rate: int,
+    n_samples: int | None = None,
+    initial_phase: float | Tensor = 0.0,
+    method: str = "polyblep",
+) -> Tensor:
+    """Band-limited rising sawtooth in ``[-1, 1]`` (``2 phase - 1`` with PolyBLEP correction).
+
+    Args:
+        freq_hz: frequency in Hz.
+        sample_rate: sample rate in Hz.
+        n_samples: length for a constant frequency.
+        initial_phase: phase at sample 0 in radians.
+        method: ``"polyblep"`` (default, cheap), ``"additive"`` (exact sum of the harmonics below
+            Nyquist; the harmonic count follows the lowest frequency present, at most 2048) or
+            ``"naive"`` (aliased).
+
+    Returns:
+        The waveform.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> x = saw(220.0, sample_rate=44100, n_samples=44100)
+        >>> round(float(x.mean()), 3), round(float(x.abs().max()), 2)
+        (-0.0, 1.0)
+
+    References:
+        Välimäki & Huovilainen, IEEE SPM 2007.
+    """
+    check_choice(method, "method", METHODS)
+    _, phase, dt = _prepare(freq_hz, sample_rate, n_samples, initial_phase)
+    if method == "additive":
+        return _harmonic_sum(phase, dt.expand_as(phase), "saw")
+    naive = 2.0 * phase - 1.0
+    if method == "naive":
+        return naive
+    return naive - polyblep(phase, dt)
+
+
+def _wrap(x: Tensor) -> Tensor:
+    return x - torch.floor(x)
+
+
+def pulse(
+    freq_hz: float | Tensor,
+    *,
+    sample_rate: int,
+    n_samples: int | None = None,
+    width: float | Tensor = 0.5,
+    initial_phase: float | Tensor = 0.0,
+    method: str = "polyblep",
+) -> Tensor:
+    """Band-limited pulse wave: ``+1`` for ``phase < width``, ``-1`` after (PWM).
+
+    Args:
+        freq_hz: frequency in Hz.
+        sample_rate: sample rate in Hz.
+        n_samples: length for a constant frequency.
+        width: duty cycle in ``(0, 1)``, broadcastable to ``(...)`` or ``(..., time)``.
+        initial_phase: phase at sample 0 in radians.
+        method: ``"polyblep"``, ``"additive"`` or ``"naive"``.
+
+    Returns:
+        The waveform (mean ``2 width - 1``).
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> x = pulse(100.0, sample_rate=8000, n_samples=8000, width=0.25)
+        >>> round(float(x.mean()), 2)
+        -0.5
+
+    References:
+        Välimäki & Huovilainen, IEEE SPM 2007 (pulse as a difference of two saws).
+    """
+    check_choice(method, "method", METHODS)
+    _, phase, dt = _prepare(freq_hz, sample_rate, n_samples, initial_phase)
+    w = torch.as_tensor(width, dtype=phase.dtype, device=phase.device)
+    if w.ndim > 0 and n_samples is not None and w.shape[-1:] != phase.shape[-1:]:
+        w = w.unsqueeze(-1)
+    if method == "additive":
+        return _harmonic_sum(phase, dt.expand_as(phase), "pulse", width=w.expand_as(phase))
+    naive = torch.where(phase < w, 1.0, -1.0).to(phase.dtype)
+    # keep the gradient w.r.t. width through the BLEP residuals (the naive step has none)
+    if method == "naive":
+        return naive
+    falling = _wrap(phase - w)
+    return naive + polyblep(phase, dt) - polyblep(falling, dt)
+
+
+def square(
+    freq_hz: float | Tensor,
+    *,
+    sample_rate: int,
+    n_samples: int | None = None,
+    initial_phase: float | Tensor = 0.0,
+    method: str = "polyblep",
+) -> Tensor:
+    """Band-limited square wave in ``[-1, 1]`` (pulse of width 0.5).
+
+    Args:
+        freq_hz: frequency in Hz.
+        sample_rate: sample rate in Hz.
+        n_samples: length for a constant frequency.
+        initial_phase: phase at sample 0 in radians.
+        method: ``"polyblep"``, ``"additive"`` or ``"naive"``.
+
+    Returns:
+        The waveform.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> x = square(100.0, sample_rate=8000, n_samples=8000)
+        >>> round(float(x.mean()), 3), round(float((x * x).mean()), 1)
+        (0.0, 1.0)
+
+    References:
+        Välimäki & Huovilainen, IEEE SPM 2007.
+    """
+    if method == "additive":
+        check_choice(method, "method", METHODS)
+        _, phase, dt = _prepare(freq_hz, sample_rate, n_samples, initial_phase)
+        return _harmonic_sum(phase, dt.expand_as(phase), "square")
+    return pulse(
+        freq_hz,
+        sample_rate=sample_rate,
+        n_samples=n_samples,
+        width=0.5,
+        initial_phase=initial_phase,
+        method=method,
+    )
+
+
+def triangle(
+    freq_hz: float | Tensor,
+    *,
+    sample_rate: int,
+    n_samples: int | None = None,
+    initial_phase: float | Tensor = 0.0,
+    method: str = "polyblep",
+) -> Tensor:
+    """Band-limited triangle in ``[-1, 1]`` (peak at phase 0.25, trough at 0.75; PolyBLAMP).
+
+    Args:
+        freq_hz: frequency in Hz.
+        sample_rate: sample rate in Hz.
+        n_samples: length for a constant frequency.
+        initial_phase: phase at sample 0 in radians.
+        method: ``"polyblep"`` (PolyBLAMP corners), ``"additive"`` or ``"naive"``.
+
+    Returns:
+        The waveform.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> triangle(2000.0, sample_rate=8000, n_samples=8, method="naive")
+        tensor([ 0.,  1.,  0., -1.,  0.,  1.,  0., -1.])
+
+    References:
+        Esqueda, Välimäki & Bilbao, "Rounding corners with BLAMP", DAFx 2016.
+    """
+    check_choice(method, "method", METHODS)
+    _, phase, dt = _prepare(freq_hz, sample_rate, n_samples, initial_phase)
+    if method == "additive":
+        return _harmonic_sum(phase, dt.expand_as(phase), "triangle")
+    # naive triangle: 4 phase on [0, .25), 2 - 4 phase on [.25, .75), 4 phase - 4 on [.75, 1)
+    naive = torch.where(
+        phase < 0.25, 4.0 * phase, torch.where(phase < 0.75, 2.0 - 4.0 * phase, 4.0 * phase - 4.0)
+    )
+    if method == "naive":
+        return naive
+    # slope changes by -8 (per cycle) at phase .25 and +8 at .75; scale to samples: 8 * dt
+    top = _wrap(phase - 0.25)
+    bottom = _wrap(phase - 0.75)
+    return naive + 4.0 * dt.abs() * (_polyblamp(bottom, dt) - _polyblamp(top, dt))
+
+
+def morph_saw_square(
+    freq_hz: float | Tensor,
+    *,
+    shape: float | Tensor,
+    sample_rate: int,
+    n_samples: int | None = None,
+    initial_phase: float | Tensor = 0.0,
+) -> Tensor:
+    """Continuous morph between a saw (``shape=0``) and a square (``shape=1``).
+
+    The two band-limited waveforms are interpolated linearly, Masuda & Saito's differentiable
+    replacement for a categorical waveform switch.
+
+    Args:
+        freq_hz: frequency in Hz.
+        shape: morph amount in ``[0, 1]``, broadcastable to ``(...)`` (constant frequency) or
+            ``(..., time)``.
+        sample_rate: sample rate in Hz.
+        n_samples: length for a constant frequency.
+        initial_phase: phase at sample 0 in radians.
+
+    Returns:
+        The waveform.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> a = morph_saw_square(100.0, shape=0.0, sample_rate=8000, n_samples=16)
+        >>> bool(torch.allclose(a, saw(100.0, sample_rate=8000, n_samples=16)))
+        True
+
+    References:
+        Masuda & Saito, ISMIR 2021, Sec. 3.1.
+    """
+    kw = dict(sample_rate=sample_rate, n_samples=n_samples, initial_phase=initial_phase)
+    s = saw(freq_hz, **kw)  # type: ignore[arg-type]
+    q = square(freq_hz, **kw)  # type: ignore[arg-type]
+    m = torch.as_tensor(shape, dtype=s.dtype, device=s.device)
+    if m.ndim > 0 and n_samples is not None:
+        m = m.unsqueeze(-1)
+    return (1.0 - m) * s + m * q
+
+
+def oscillator(
+    freq_hz: float | Tensor,
+    *,
+    waveform: str,
+    sample_rate: int,
+    n_samples: int | None = None,
+    initial_phase: float | Tensor = 0.0,
+    method: str = "polyblep",
+) -> Tensor:
+    """Dispatch to one of :data:`WAVEFORMS` by name (``"sine"``, ``"saw"``, ...).
+
+    Examples:
+        >>> oscillator(100.0, waveform="sine", sample_rate=8000, n_samples=3).shape
+        torch.Size([3])
+    """
+    check_choice(waveform, "waveform", WAVEFORMS)
+    if waveform == "sine":
+        return sine(freq_hz, sample_rate=sample_rate, n_samples=n_samples,
+                    initial_phase=initial_phase)
+    fn = {"saw": saw, "square": square, "triangle": triangle, "pulse": pulse}[waveform]
+    return fn(
+        freq_hz, sample_rate=sample_rate, n_samples=n_samples, initial_phase=initial_phase,
+        method=method,
+    )
+
+
+def upsample_frames(controls: Tensor, n_samples: int, *, mode: str = "linear") -> Tensor:
+    """Upsample frame-rate controls ``(..., frames, k)`` to audio rate ``(..., n_samples, k)``.
+
+    Frames are centred on equally spaced points spanning the signal (the first frame on sample 0,
+    the last on the last sample), interpolated linearly (``mode="linear"``) or held
+    (``mode="nearest"``).
+
+    Args:
+        controls: frame-rate values ``(..., frames, k)``.
+        n_samples: output length.
+        mode: ``"linear"`` or ``"nearest"``.
+
+    Returns:
+        Audio-rate values.
+
+    Shape:
+        ``(..., frames, k) -> (..., n_samples, k)``.
+
+    Examples:
+        >>> upsample_frames(torch.tensor([[0.0], [1.0]]), 5)[:, 0]
+        tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+
+    References:
+        Engel et al., ICLR 2020 (frame-rate controls, upsampled amplitudes).
+    """
+    check_tensor(controls, "controls", min_ndim=2)
+    check_choice(mode, "mode", ("linear", "nearest"))
+    n = check_int(n_samples, "n_samples", minimum=1)
+    frames = controls.shape[-2]
+    if frames == 1:
+        return controls.expand(*controls.shape[:-2], n, controls.shape[-1])
+    pos = torch.linspace(0.0, frames - 1.0, n, device=controls.device, dtype=torch.float64)
+    if mode == "nearest":
+        idx = pos.round().long()
+        return controls.index_select(-2, idx)
+    lo = pos.floor().long().clamp(max=frames - 2)
+    frac = (pos - lo.to(torch.float64)).to(controls.dtype).unsqueeze(-1)
+    a = controls.index_select(-2, lo)
+    b = controls.index_select(-2, lo + 1)
+    return a + (b - a) * frac
+
+
+def harmonic_bank(
+    f0_hz: Tensor,
+    amplitudes: Tensor,
+    *,
+    sample_rate: int,
+    initial_phase: float | Tensor = 0.0,
+) -> Tensor:
+    """Sum of harmonics ``k f0`` (k = 1..K) with per-sample amplitudes; partials >= Nyquist removed.
+
+    Args:
+        f0_hz: fundamental in Hz per sample ``(..., time)``.
+        amplitudes: amplitude of each harmonic ``(..., time, K)`` (upsample frame-rate controls
+            with :func:`upsample_frames` first).
+        sample_rate: sample rate in Hz.
+        initial_phase: phase of the fundamental at sample 0 in radians.
+
+    Returns:
+        Audio ``sum_k a_k sin(2 pi k phase)``.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> f0 = torch.full((1, 8000), 1000.0)
+        >>> amps = torch.ones(1, 8000, 6)
+        >>> x = harmonic_bank(f0, amps, sample_rate=8000)  # harmonics 4, 5, 6 are >= 4 kHz
+        >>> round(float((x * x).mean()), 2)
+        1.5
+
+    References:
+        Engel et al., ICLR 2020, Sec. 3.1 (harmonic oscillator, Nyquist mask).
+    """
+    sr = check_sample_rate(sample_rate)
+    check_tensor(f0_hz, "f0_hz", min_ndim=1)
+    check_tensor(amplitudes, "amplitudes", min_ndim=2)
+    if amplitudes.shape[-2] != f0_hz.shape[-1]:
+        raise InputError(
+            f"amplitudes must be (..., time, K) with time = {f0_hz.shape[-1]}, got shape "
+            f"{tuple(amplitudes.shape)}"
+        )
+    n_harm = amplitudes.shape[-1]
+    phase = accumulate_phase(f0_hz, sample_rate=sr, initial_phase=initial_phase)
+    k = torch.arange(1, n_harm + 1, device=f0_hz.device, dtype=torch.float64)
+    # frac(k * phase) is exact for integer k: harmonics stay phase-locked without drift
+    hp = phase.to(torch.float64).unsqueeze(-1) * k
+    hp = (hp - torch.floor(hp)).to(amplitudes.dtype)
+    mask = (f0_hz.detach().abs().unsqueeze(-1) * k.to(amplitudes.dtype) < sr / 2).to(
+        amplitudes.dtype
+    )
+    return (torch.sin(TWO_PI * hp) * amplitudes * mask).sum(-1)
+
+
+def sinusoid_bank(
+    freqs_hz: Tensor,
+    amplitudes: Tensor,
+    *,
+    sample_rate: int,
+    initial_phase: float | Tensor = 0.0,
+) -> Tensor:
+    """Unconstrained additive synthesis: a bank of sinusoids with free per-sample frequencies.
+
+    Args:
+        freqs_hz: frequency of each partial ``(..., time, K)`` in Hz.
+        amplitudes: amplitude of each partial ``(..., time, K)``.
+        sample_rate: sample rate in Hz.
+        initial_phase: phase of every partial at sample 0 in radians, broadcastable to ``(..., K)``.
+
+    Returns:
+        Audio: sum of the partials; partials at or above Nyquist are muted.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> fr = torch.tensor([[[100.0, 300.0]]]).expand(1, 800, 2)
+        >>> x = sinusoid_bank(fr, torch.ones(1, 800, 2), sample_rate=8000)
+        >>> round(float((x * x).mean()), 2)
+        1.0
+
+    References:
+        McAulay & Quatieri 1986; Hayes et al. 2023 review, Sec. 3.1 (additive synthesis).
+    """
+    sr = check_sample_rate(sample_rate)
+    check_tensor(freqs_hz, "freqs_hz", min_ndim=2)
+    fr = freqs_hz.movedim(-1, -2)  # (..., K, time)
+    phi0 = torch.as_tensor(initial_phase, device=fr.device)
+    if phi0.ndim > 0:
+        phi0 = phi0.unsqueeze(-1).squeeze(-1)
+    phase = accumulate_phase(fr, sample_rate=sr, initial_phase=phi0).movedim(-2, -1)
+    mask = (freqs_hz.detach().abs() < sr / 2).to(amplitudes.dtype)
+    return (torch.sin(TWO_PI * phase) * amplitudes * mask).sum(-1)
+
+
+def damped_sinusoid(
+    real: Tensor, imag: Tensor, *, n_samples: int, amplitude: Tensor | float = 1.0
+) -> Tensor:
+    """Surrogate sinusoid ``Re(A z^n)`` with a complex pole ``z = real + i imag`` (Hayes et al.).
+
+    The frequency ``angle(z)`` and damping ``|z|`` are learned through ``z``'s Cartesian
+    coordinates; the gradient of a spectral loss w.r.t. ``z`` points towards the target frequency
+    from much further away than the gradient w.r.t. an angle (Hayes et al. 2023, Sec. 3).
+
+    Args:
+        real: real part of ``z``, ``(...)``.
+        imag: imaginary part of ``z``, ``(...)``.
+        n_samples: output length.
+        amplitude: complex-free real amplitude ``A``, broadcastable to ``(...)``.
+
+    Returns:
+        ``A |z|^n cos(n angle(z))``.
+
+    Shape:
+        ``(...) -> (..., n_samples)``.
+
+    Examples:
+        >>> x = damped_sinusoid(torch.tensor(0.0), torch.tensor(1.0), n_samples=4)
+        >>> x.round(decimals=4)
+        tensor([ 1.,  0., -1.,  0.])
+
+    References:
+        Hayes, Saitis & Fazekas, "Sinusoidal frequency estimation by gradient descent", ICASSP 2023.
+    """
+    n = check_int(n_samples, "n_samples", minimum=1)
+    check_tensor(real, "real")
+    check_tensor(imag, "imag")
+    idx = torch.arange(n, dtype=real.dtype, device=real.device)
+    radius = torch.sqrt(real * real + imag * imag + 1e-30)
+    angle = torch.atan2(imag, real)
+    amp = torch.as_tensor(amplitude, dtype=real.dtype, device=real.device)
+    mag = torch.exp(idx * torch.log(radius).unsqueeze(-1))
+    return amp.unsqueeze(-1) * mag * torch.cos(idx * angle.unsqueeze(-1))
+
+
+def wavetable(phase: Tensor, table: Tensor) -> Tensor:
+    """Read a (learnable) single-cycle wavetable at a phase, with linear interpolation.
+
+    Args:
+        phase: phase in cycles ``(..., time)`` (wrapped to ``[0, 1)`` inside).
+        table: one cycle ``(..., length)``, leading dims broadcast against ``phase``'s.
+
+    Returns:
+        The interpolated samples; differentiable w.r.t. the table and the phase.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> table = torch.tensor([0.0, 1.0, 0.0, -1.0])
+        >>> wavetable(torch.tensor([0.0, 0.125, 0.25, 0.875]), table)
+        tensor([ 0.0000,  0.5000,  1.0000, -0.5000])
+
+    References:
+        Shan et al., "Differentiable wavetable synthesis", ICASSP 2022, Eq. 2.
+    """
+    check_tensor(phase, "phase", min_ndim=1)
+    check_tensor(table, "table", min_ndim=1)
+    length = table.shape[-1]
+    pos = _wrap(phase) * length
+    lo = torch.floor(pos.detach()).long() % length
+    hi = (lo + 1) % length
+    frac = pos - torch.floor(pos.detach())
+    lead = torch.broadcast_shapes(phase.shape[:-1], table.shape[:-1])
+    tab = table.expand(*lead, length)
+    lo_b = lo.expand(*lead, phase.shape[-1])
+    hi_b = hi.expand(*lead, phase.shape[-1])
+    a = torch.gather(tab, -1, lo_b)
+    b = torch.gather(tab, -1, hi_b)
+    return a + (b - a) * frac
+
+
+def fm_operator(
+    freq_hz: float | Tensor,
+    *,
+    sample_rate: int,
+    n_samples: int | None = None,
+    modulator: Tensor | None = None,
+    index: float | Tensor = 1.0,
+    initial_phase: float | Tensor = 0.0,
+) -> Tensor:
+    """FM (phase-modulation) operator: ``sin(2 pi phase + index * modulator)`` (DX7 style).
+
+    Args:
+        freq_hz: carrier frequency in Hz.
+        sample_rate: sample rate in Hz.
+        n_samples: length for a constant frequency.
+        modulator: modulating signal ``(..., time)`` (another operator's output), or ``None``.
+        index: modulation index in radians per unit of modulator, broadcastable to ``(...)`` or
+            ``(..., time)``.
+        initial_phase: phase at sample 0 in radians.
+
+    Returns:
+        The operator output in ``[-1, 1]``.
+
+    Shape:
+        ``(..., time)``.
+
+    Examples:
+        >>> m = sine(100.0, sample_rate=8000, n_samples=8)
+        >>> fm_operator(100.0, sample_rate=8000, n_samples=8, modulator=m, index=0.0).shape
+        torch.Size([8])
+
+    References:
+        Chowning 1973; Caspe, McPherson & Sandler, "DDX7", ISMIR 2022.
+    """
+    if modulator is None:
+        return sine(freq_hz, sample_rate=sample_rate, n_samples=n_samples,
+                    initial_phase=initial_phase)
+    idx = torch.as_tensor(index, dtype=modulator.dtype, device=modulator.device)
+    if idx.ndim > 0 and idx.shape[-1:] != modulator.shape[-1:]:
+        idx = idx.unsqueeze(-1)
+    return sine(freq_hz, sample_rate=sample_rate, n_samples=n_samples,
+                initial_phase=initial_phase, phase_mod=idx * modulator)
+
+
+def white_noise(
+    shape: tuple[int, ...] | torch.Size,
+    *,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Uniform white noise in ``[-1, 1)`` (unit peak, RMS ``1/sqrt(3)``), seeded by ``generator``.
+
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> white_noise((2, 8), generator=g).shape
+        torch.Size([2, 8])
+
+    References:
+        torchsynth ``Noise`` (uniform white noise).
+    """
+    dev = device if device is not None else (generator.device if generator is not None else None)
+    u = torch.rand(tuple(shape), generator=generator, dtype=dtype, device=dev)
+    return 2.0 * u - 1.0
+
+
+def pink_noise(
+    shape: tuple[int, ...] | torch.Size,
+    *,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Pink (1/f power) noise with unit RMS, shaped in the frequency domain.
+
+    Examples:
+        >>> x = pink_noise((4096,), generator=torch.Generator().manual_seed(0))
+        >>> round(float(x.pow(2).mean()), 3)
+        1.0
+
+    References:
+        Spectral shaping of white Gaussian noise by 1/sqrt(f) (DC bin removed).
+    """
+    dev = device if device is not None else (generator.device if generator is not None else None)
+    n = int(shape[-1])
+    w = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=dev)
+    spec = torch.fft.rfft(w, dim=-1)
+    f = torch.arange(spec.shape[-1], dtype=w.dtype, device=w.device)
+    scale = torch.where(f > 0, 1.0 / torch.sqrt(f.clamp_min(1.0)), torch.zeros_like(f))
+    x = torch.fft.irfft(spec * scale, n=n, dim=-1)
+    rms = x.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-12)
+    return x / rms
