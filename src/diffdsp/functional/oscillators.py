@@ -175,7 +175,7 @@ def _harmonic_sum(
     phase: Tensor, dt: Tensor, weight_fn: str, *, width: Tensor | None = None
 ) -> Tensor:
     """Exact band-limited waveform from its Fourier series, harmonics below Nyquist only."""
-    max_k = math.floor(0.5 / float(dt.detach().abs().min().clamp_min(1e-6))))
+    max_k = math.floor(0.5 / float(dt.detach().abs().min().clamp_min(1e-6)))
     max_k = max(1, min(max_k, 2048))
     k = torch.arange(1, max_k + 1, dtype=phase.dtype, device=phase.device)
     arg = TWO_PI * phase.unsqueeze(-1).to(torch.float64) * k.to(torch.float64)
