@@ -1,0 +1,453 @@
+"""Synth modules with named, typed ports for the modular patch (:mod:`diffdsp.synth.patch`).
+
+A module is a thin ``nn.Module`` around functionals from :mod:`diffdsp.functional.oscillators` and
+:mod:`diffdsp.functional.envelopes`. It declares
+
+* ``input_ports`` / ``required_ports``: names of its inputs (several connections into one port are
+  summed);
+* ``param_ranges``: ``dict[str, ParamRange]`` of its parameters in physical units (which ones exist
+  depends on the module's JSON ``config``);
+* ``port_kinds``: ``"audio"`` (bipolar signal), ``"control"`` (modulation, e.g. envelope or LFO,
+  unitless) or ``"pitch"`` (a frequency in Hz).
+
+Signals are ``(batch, time)`` tensors, or ``(batch, 1)`` for constants (a note's frequency), which
+broadcast. ``forward(inputs, params, ctx)`` returns the module's output signal.
+
+References:
+    Uzrad et al., "DiffMoog: a differentiable modular synthesizer", 2024 (modules, chains).
+    torchsynth (Turian et al. 2021): VCO, LFO, ADSR, VCA, mixer and ``Voice`` structure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from diffdsp._validation import InputError, check_choice, check_int
+from diffdsp.functional import envelopes as E
+from diffdsp.functional import oscillators as O
+from diffdsp.params import ParamRange
+from diffdsp.synth._tvfilter import FILTER_KINDS, tv_biquad
+
+__all__ = [
+    "ADSR",
+    "LFO",
+    "MODULE_TYPES",
+    "VCA",
+    "VCO",
+    "Filter",
+    "Mixer",
+    "Noise",
+    "Note",
+    "RenderContext",
+    "SynthModule",
+    "Tremolo",
+    "Waveshaper",
+    "build_module",
+]
+
+
+@dataclass
+class RenderContext:
+    """Everything a module needs besides its inputs and parameters.
+
+    Attributes:
+        sample_rate: sample rate in Hz.
+        n_samples: output length.
+        batch: batch size.
+        note_s: note-off time in seconds ``(batch,)`` (the gate the envelopes follow).
+        dtype: working dtype.
+        device: working device.
+        generator: random generator for noise / sample-and-hold (seeded renders).
+    """
+
+    sample_rate: int
+    n_samples: int
+    batch: int
+    note_s: Tensor
+    dtype: torch.dtype
+    device: torch.device
+    generator: torch.Generator | None = None
+
+
+class SynthModule(nn.Module):
+    """Base class: ports, parameter ranges and JSON config of one patch module."""
+
+    type_name: ClassVar[str] = ""
+    input_ports: ClassVar[tuple[str, ...]] = ()
+    required_ports: ClassVar[tuple[str, ...]] = ()
+    port_kinds: ClassVar[dict[str, str]] = {}
+    output_kind: ClassVar[str] = "audio"
+
+    def __init__(self, ranges: Mapping[str, ParamRange | Mapping[str, Any]] | None = None) -> None:
+        super().__init__()
+        self.param_ranges: dict[str, ParamRange] = self.default_ranges()
+        self._range_overrides: dict[str, dict[str, Any]] = {}
+        for name, r in (ranges or {}).items():
+            if name not in self.param_ranges:
+                raise InputError(
+                    f"{self.type_name} has no parameter {name!r}; expected one of "
+                    f"{list(self.param_ranges)}"
+                )
+            if isinstance(r, ParamRange):
+                pr = r
+            else:
+                base = self.param_ranges[name]
+                spec = {"min": base.min, "max": base.max, "scale": base.scale, "unit": base.unit,
+                        "exponent": base.exponent, "description": base.description}
+                spec.update({k: v for k, v in r.items() if k != "default"})
+                pr = ParamRange(**spec)  # type: ignore[arg-type]
+            self.param_ranges[name] = pr
+            self._range_overrides[name] = {"min": pr.min, "max": pr.max, "scale": pr.scale}
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        """The parameter ranges for this module's config (overridable per instance)."""
+        return {}
+
+    def get_config(self) -> dict[str, Any]:
+        """The JSON config that rebuilds this module (see :func:`build_module`)."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type", "config", "ranges"}`` for JSON."""
+        out: dict[str, Any] = {"type": self.type_name, "config": self.get_config()}
+        if self._range_overrides:
+            out["ranges"] = dict(self._range_overrides)
+        return out
+
+    def forward(  # pragma: no cover - abstract
+        self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor], ctx: RenderContext
+    ) -> Tensor:
+        raise NotImplementedError
+
+
+def _col(p: Tensor) -> Tensor:
+    """``(batch,)`` parameter as a ``(batch, 1)`` column broadcasting against time."""
+    return p.unsqueeze(-1)
+
+
+class Note(SynthModule):
+    """The played note: outputs its fundamental ``f0_hz`` as a ``(batch, 1)`` pitch signal."""
+
+    type_name = "note"
+    output_kind = "pitch"
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {"f0_hz": ParamRange(27.5, 4186.0, "log", unit="Hz", default=220.0,
+                                    description="fundamental frequency")}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        return _col(params["f0_hz"])
+
+
+WAVES = ("sine", "saw", "square", "triangle", "pulse", "morph")
+
+
+class VCO(SynthModule):
+    """Voltage-controlled oscillator driven by a pitch input.
+
+    Frequency = ``freq * ratio * 2^(detune_cents/1200) * 2^(pitch_depth_st * pitch / 12)``; output
+    ``level * waveform(phase + fm_index * fm)``.
+
+    Config:
+        waveform: one of ``sine, saw, square, triangle, pulse, morph`` (morph: saw->square,
+            parameter ``shape``; pulse: parameter ``width``).
+        fm: whether the ``fm`` port (phase modulation, radians per unit) and ``fm_index`` exist.
+        pitch_mod: whether the ``pitch`` port and ``pitch_depth_st`` exist.
+        method: band-limiting method (``polyblep``, ``additive``, ``naive``).
+    """
+
+    type_name = "vco"
+    input_ports = ("freq", "fm", "pitch")
+    required_ports = ("freq",)
+    port_kinds: ClassVar[dict[str, str]] = {"freq": "pitch", "fm": "audio", "pitch": "control"}
+
+    def __init__(self, waveform: str = "saw", *, fm: bool = False, pitch_mod: bool = False,
+                 method: str = "polyblep",
+                 ranges: Mapping[str, ParamRange | Mapping[str, Any]] | None = None) -> None:
+        self.waveform = check_choice(waveform, "waveform", WAVES)
+        self.fm = bool(fm)
+        self.pitch_mod = bool(pitch_mod)
+        self.method = check_choice(method, "method", O.METHODS)
+        super().__init__(ranges)
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        r = {
+            "ratio": ParamRange(0.25, 16.0, "log", default=1.0, description="frequency ratio"),
+            "detune_cents": ParamRange(-100.0, 100.0, unit="cents", default=0.0),
+            "level": ParamRange(0.0, 1.0, default=1.0, description="output level"),
+        }
+        if self.waveform == "morph":
+            r["shape"] = ParamRange(0.0, 1.0, default=0.0, description="saw (0) to square (1)")
+        if self.waveform == "pulse":
+            r["width"] = ParamRange(0.05, 0.95, default=0.5, description="duty cycle")
+        if self.fm:
+            r["fm_index"] = ParamRange(0.0, 10.0, default=1.0, unit="rad",
+                                       description="phase-modulation index")
+        if self.pitch_mod:
+            r["pitch_depth_st"] = ParamRange(-24.0, 24.0, unit="semitones", default=0.0)
+        return r
+
+    def get_config(self) -> dict[str, Any]:
+        return {"waveform": self.waveform, "fm": self.fm, "pitch_mod": self.pitch_mod,
+                "method": self.method}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        freq = inputs["freq"] * _col(params["ratio"]) * torch.exp2(
+            _col(params["detune_cents"]) / 1200.0)
+        if self.pitch_mod and "pitch" in inputs:
+            freq = freq * torch.exp2(_col(params["pitch_depth_st"]) * inputs["pitch"] / 12.0)
+        n = ctx.n_samples
+        const = freq.shape[-1] == 1
+        f = freq[..., 0] if const else freq.expand(ctx.batch, n)
+        ns = n if const else None
+        sr = ctx.sample_rate
+        if self.fm and "fm" in inputs:
+            phase = O.accumulate_phase(f, sample_rate=sr, n_samples=ns)
+            mod = _col(params["fm_index"]) * inputs["fm"]
+            if self.waveform != "sine":
+                raise InputError("the fm port is only available on sine VCOs (PM operators)")
+            wave = torch.sin(2.0 * math.pi * phase + mod)
+        elif self.waveform == "morph":
+            wave = O.morph_saw_square(f, shape=params["shape"] if const else _col(params["shape"]),
+                                      sample_rate=sr, n_samples=ns)
+        elif self.waveform == "pulse":
+            width = params["width"] if const else _col(params["width"])
+            wave = O.pulse(f, width=width, sample_rate=sr, n_samples=ns, method=self.method)
+        else:
+            wave = O.oscillator(f, waveform=self.waveform, sample_rate=sr, n_samples=ns,
+                                method=self.method)
+        return _col(params["level"]) * wave
+
+
+class LFO(SynthModule):
+    """Low-frequency oscillator (bipolar control in ``[-depth, depth]``). Config: ``shape``."""
+
+    type_name = "lfo"
+    output_kind = "control"
+
+    def __init__(self, shape: str = "sine",
+                 ranges: Mapping[str, ParamRange | Mapping[str, Any]] | None = None) -> None:
+        self.shape = check_choice(shape, "shape", E.LFO_SHAPES)
+        super().__init__(ranges)
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {"rate_hz": ParamRange(0.1, 20.0, "log", unit="Hz", default=4.0),
+                "depth": ParamRange(0.0, 1.0, default=0.5)}
+
+    def get_config(self) -> dict[str, Any]:
+        return {"shape": self.shape}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        return E.lfo(params["rate_hz"], sample_rate=ctx.sample_rate, n_samples=ctx.n_samples,
+                     shape=self.shape, depth=params["depth"], generator=ctx.generator)
+
+
+class ADSR(SynthModule):
+    """ADSR envelope (unipolar control in ``[0, 1]``) gated by the render's ``note_s``."""
+
+    type_name = "adsr"
+    output_kind = "control"
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {
+            "attack_s": ParamRange(0.001, 2.0, "log", unit="s", default=0.01),
+            "decay_s": ParamRange(0.001, 2.0, "log", unit="s", default=0.1),
+            "sustain": ParamRange(0.0, 1.0, default=0.7),
+            "release_s": ParamRange(0.001, 2.0, "log", unit="s", default=0.2),
+        }
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        return E.adsr(attack_s=params["attack_s"], decay_s=params["decay_s"],
+                      sustain=params["sustain"], release_s=params["release_s"],
+                      note_s=ctx.note_s, sample_rate=ctx.sample_rate, n_samples=ctx.n_samples)
+
+
+class VCA(SynthModule):
+    """Amplifier: ``in * gain * level`` (``gain`` port optional, e.g. an ADSR)."""
+
+    type_name = "vca"
+    input_ports = ("in", "gain")
+    required_ports = ("in",)
+    port_kinds: ClassVar[dict[str, str]] = {"in": "audio", "gain": "control"}
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {"level": ParamRange(0.0, 1.0, default=1.0)}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        out = inputs["in"] * _col(params["level"])
+        if "gain" in inputs:
+            out = out * inputs["gain"]
+        return out
+
+
+class Mixer(SynthModule):
+    """Weighted sum of ``n_inputs`` audio ports ``in0 .. in{n-1}`` with gains ``gain0 ..``."""
+
+    type_name = "mixer"
+    port_kinds: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, n_inputs: int = 2,
+                 ranges: Mapping[str, ParamRange | Mapping[str, Any]] | None = None) -> None:
+        self.n_inputs = check_int(n_inputs, "n_inputs", minimum=1, maximum=64)
+        super().__init__(ranges)
+
+    @property
+    def ports(self) -> tuple[str, ...]:
+        """The input port names."""
+        return tuple(f"in{i}" for i in range(self.n_inputs))
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {f"gain{i}": ParamRange(0.0, 1.0, default=0.5) for i in range(self.n_inputs)}
+
+    def get_config(self) -> dict[str, Any]:
+        return {"n_inputs": self.n_inputs}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        out: Tensor | None = None
+        for i in range(self.n_inputs):
+            key = f"in{i}"
+            if key in inputs:
+                term = inputs[key] * _col(params[f"gain{i}"])
+                out = term if out is None else out + term
+        if out is None:
+            return torch.zeros(ctx.batch, ctx.n_samples, dtype=ctx.dtype, device=ctx.device)
+        return out
+
+
+class Filter(SynthModule):
+    """Resonant biquad (RBJ) with time-varying cutoff ``cutoff_hz * 2^(mod_depth_oct * mod)``.
+
+    Config: ``kind`` (``lowpass``, ``highpass``, ``bandpass``); ``mod`` port optional (an ADSR or
+    LFO). The modulated cutoff is kept inside (10 Hz, 0.45 sample_rate) by a smooth sigmoid map.
+    """
+
+    type_name = "filter"
+    input_ports = ("in", "mod")
+    required_ports = ("in",)
+    port_kinds: ClassVar[dict[str, str]] = {"in": "audio", "mod": "control"}
+
+    def __init__(self, kind: str = "lowpass",
+                 ranges: Mapping[str, ParamRange | Mapping[str, Any]] | None = None) -> None:
+        self.kind = check_choice(kind, "kind", FILTER_KINDS)
+        super().__init__(ranges)
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {
+            "cutoff_hz": ParamRange(20.0, 16000.0, "log", unit="Hz", default=2000.0),
+            "q": ParamRange(0.5, 10.0, "log", default=0.7071),
+            "mod_depth_oct": ParamRange(-4.0, 6.0, unit="octaves", default=0.0),
+        }
+
+    def get_config(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        x = inputs["in"].expand(ctx.batch, ctx.n_samples)
+        log_fc = torch.log(_col(params["cutoff_hz"]))
+        if "mod" in inputs:
+            log_fc = log_fc + math.log(2.0) * _col(params["mod_depth_oct"]) * inputs["mod"]
+        lo, hi = math.log(10.0), math.log(0.45 * ctx.sample_rate)
+        # smooth bounded map: identity-like in the middle of the range, never clamps
+        mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        log_fc = mid + half * torch.tanh((log_fc - mid) / half)
+        fc = torch.exp(log_fc).expand(ctx.batch, ctx.n_samples)
+        q = _col(params["q"]).expand(ctx.batch, ctx.n_samples)
+        return tv_biquad(x, kind=self.kind, cutoff_hz=fc, q=q, sample_rate=ctx.sample_rate)
+
+
+class Noise(SynthModule):
+    """Uniform white noise scaled by ``level`` (seeded by the render's generator)."""
+
+    type_name = "noise"
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {"level": ParamRange(0.0, 1.0, default=0.1)}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        w = O.white_noise((ctx.batch, ctx.n_samples), generator=ctx.generator, dtype=ctx.dtype,
+                          device=ctx.device)
+        return w * _col(params["level"])
+
+
+class Tremolo(SynthModule):
+    """Tremolo (sine amplitude modulation) with ``rate_hz`` and ``depth``."""
+
+    type_name = "tremolo"
+    input_ports = ("in",)
+    required_ports = ("in",)
+    port_kinds: ClassVar[dict[str, str]] = {"in": "audio"}
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {"rate_hz": ParamRange(0.5, 20.0, "log", unit="Hz", default=5.0),
+                "depth": ParamRange(0.0, 1.0, default=0.5)}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        x = inputs["in"].expand(ctx.batch, ctx.n_samples)
+        return E.tremolo(x, rate_hz=params["rate_hz"], depth=params["depth"],
+                         sample_rate=ctx.sample_rate)
+
+
+class Waveshaper(SynthModule):
+    """Memoryless ``tanh`` waveshaper with ``drive_db`` and make-up ``level`` (soft clipping)."""
+
+    type_name = "waveshaper"
+    input_ports = ("in",)
+    required_ports = ("in",)
+    port_kinds: ClassVar[dict[str, str]] = {"in": "audio"}
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        return {"drive_db": ParamRange(-12.0, 36.0, unit="dB", default=0.0),
+                "level": ParamRange(0.0, 1.0, default=1.0)}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        drive = torch.pow(10.0, _col(params["drive_db"]) / 20.0)
+        return torch.tanh(drive * inputs["in"]) * _col(params["level"])
+
+
+MODULE_TYPES: dict[str, type[SynthModule]] = {
+    cls.type_name: cls
+    for cls in (Note, VCO, LFO, ADSR, VCA, Mixer, Filter, Noise, Tremolo, Waveshaper)
+}
+
+
+def module_ports(module: SynthModule) -> tuple[str, ...]:
+    """Input port names of a module instance (mixers have ``in0..``)."""
+    if isinstance(module, Mixer):
+        return module.ports
+    return module.input_ports
+
+
+def build_module(spec: Mapping[str, Any]) -> SynthModule:
+    """Build a module from ``{"type": ..., "config": {...}, "ranges": {...}}``.
+
+    Examples:
+        >>> m = build_module({"type": "vco", "config": {"waveform": "square"}})
+        >>> sorted(m.param_ranges)
+        ['detune_cents', 'level', 'ratio']
+    """
+    kind = spec.get("type")
+    if kind not in MODULE_TYPES:
+        raise InputError(f"unknown module type {kind!r}; expected one of {sorted(MODULE_TYPES)}")
+    cls = MODULE_TYPES[str(kind)]
+    config = dict(spec.get("config", {}) or {})
+    ranges = spec.get("ranges")
+    try:
+        return cls(**config, ranges=ranges)
+    except TypeError as exc:
+        raise InputError(f"invalid config for module type {kind!r}: {exc}") from None
