@@ -321,7 +321,7 @@ class Patch(nn.Module):
                             dtype=like.dtype, device=like.device, generator=generator)
         outs: dict[str, Tensor] = {}
         for name in self.order:
-            module = self.synth_modules[name]
+            module = self._module(name)
             inputs: dict[str, Tensor] = {}
             for src, dst in self.connections:
                 mod, port = _split_dst(dst)
