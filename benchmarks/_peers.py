@@ -82,7 +82,12 @@ def _shim_pkg_resources() -> None:
     shim = types.ModuleType("pkg_resources")
 
     def resource_string(package: str, resource: str) -> bytes:
-        path = importlib.resources.files(package).joinpath(resource)
+        # like pkg_resources: relative to the folder of the named module (package or not)
+        module = sys.modules.get(package) or importlib.import_module(package)
+        if hasattr(module, "__path__"):
+            path = importlib.resources.files(package).joinpath(resource)
+        else:
+            path = importlib.resources.files(package.rpartition(".")[0]).joinpath(resource)
         if not path.is_file():
             raise FileNotFoundError(f"{package}:{resource}")
         return path.read_bytes()

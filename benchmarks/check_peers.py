@@ -24,10 +24,14 @@ from _peers import IMPORTERS, peer_version
 SR = 44100
 
 
+class PeerMissing(ImportError):
+    pass
+
+
 def _need(name: str):  # type: ignore[no-untyped-def]
     mod = IMPORTERS[name]()
     if mod is None:
-        raise ImportError(f"{name} did not import (see the line above)")
+        raise PeerMissing(f"{name} did not import (see the line above)")
     return mod
 
 
@@ -40,13 +44,17 @@ def _finite_grad(*tensors: torch.Tensor) -> None:
 def check_flamo() -> str:
     flamo = _need("flamo")
     dsp, system, loss = flamo.processor.dsp, flamo.processor.system, flamo.optimize.loss
-    n, nfft = 4, 2**12
+    n, nfft, dev = 4, 2**12, "cpu"  # (FLAMO's Shell requires an explicit device)
     delay_samples = torch.tensor([149.0, 211.0, 263.0, 293.0])
-    input_gain = dsp.Gain(size=(n, 1), nfft=nfft, requires_grad=True)
-    output_gain = dsp.Gain(size=(1, n), nfft=nfft, requires_grad=True)
-    delays = dsp.parallelDelay(size=(n,), max_len=400, nfft=nfft, isint=True, requires_grad=False)
+    input_gain = dsp.Gain(size=(n, 1), nfft=nfft, requires_grad=True, device=dev)
+    output_gain = dsp.Gain(size=(1, n), nfft=nfft, requires_grad=True, device=dev)
+    delays = dsp.parallelDelay(
+        size=(n,), max_len=400, nfft=nfft, isint=True, requires_grad=False, device=dev
+    )
     delays.assign_value(delays.sample2s(delay_samples))
-    mixing = dsp.Matrix(size=(n, n), nfft=nfft, matrix_type="orthogonal", requires_grad=True)
+    mixing = dsp.Matrix(
+        size=(n, n), nfft=nfft, matrix_type="orthogonal", requires_grad=True, device=dev
+    )
     fdn = system.Series(
         OrderedDict(
             {
@@ -59,7 +67,7 @@ def check_flamo() -> str:
     model = system.Shell(
         core=fdn,
         input_layer=dsp.FFT(nfft),
-        output_layer=dsp.Transform(lambda x: torch.abs(x)),
+        output_layer=dsp.Transform(lambda x: torch.abs(x), device=dev),
     )
     h = model.get_freq_response(identity=False)
     if not torch.isfinite(h).all():
@@ -97,12 +105,14 @@ def check_auraloss() -> str:
 def check_dasp() -> str:
     dasp = _need("dasp_pytorch")
     x = torch.randn(1, 1, 8192) * 0.5
-    p = {k: torch.tensor([v], requires_grad=True) for k, v in
+    p = {k: torch.tensor([v]) for k, v in
          dict(threshold_db=-20.0, ratio=4.0, attack_ms=5.0, release_ms=50.0, knee_db=6.0,
               makeup_gain_db=0.0).items()}
+    for k in ("threshold_db", "ratio", "attack_ms"):  # (release_ms is unused by dasp 0.0.1)
+        p[k].requires_grad_(True)
     y = dasp.functional.compressor(x, SR, **p)
     y.abs().mean().backward()
-    _finite_grad(*p.values())
+    _finite_grad(p["threshold_db"], p["ratio"], p["attack_ms"])
     return f"functional.compressor {tuple(y.shape)}, backward"
 
 
@@ -177,7 +187,8 @@ def main() -> int:
         except Exception as exc:
             failed.append(name)
             print(f"FAIL {name:13s} {version:10s} {type(exc).__name__}: {exc}")
-            traceback.print_exc(limit=3, file=sys.stderr)
+            if not isinstance(exc, PeerMissing):
+                traceback.print_exc(limit=4, file=sys.stderr)
             continue
         print(f"OK   {name:13s} {version:10s} {what}  ({time.perf_counter() - t0:.1f} s)")
     try:
