@@ -1,0 +1,680 @@
+"""Exact recursive (IIR) filtering with custom autograd: ``allpole``, ``lfilter``, ``sosfilt``.
+
+Every recursion here reduces to one primitive, the (possibly time-varying) all-pole filter
+
+    y[n] = x[n] - sum_{k=1..K} a[n, k-1] * y[n-k],
+
+wrapped in a :class:`torch.autograd.Function` whose backward pass is the *adjoint* recursion run
+backwards in time (Yu & Fazekas 2024): the gradient with respect to the input is the same all-pole
+filter applied to the time-reversed output gradient (with the coefficients shifted by their lag
+when they vary in time), and the coefficient gradient is ``-grad_x[n] * y[n-k]``. No autograd graph
+is ever unrolled over samples.
+
+Kernels:
+
+* **CPU** (default): numba kernels compiled with ``cache=True`` and run in parallel over the
+  flattened batch (``prange``), with the thread count taken from ``torch.get_num_threads()``. The
+  backward kernel computes the input, coefficient and initial-state gradients in one reverse pass
+  and accumulates time-invariant coefficient gradients in float64 registers, so it never
+  materialises a ``(batch, time, order)`` tensor.
+* **Other devices** (CUDA, MPS, ...) or ``set_backend("torch")``: a pure-torch *chunked scan*. The
+  signal is cut into ``C ~ sqrt(T)`` chunks of length ``L``; all chunks run their zero-state
+  recursion in lock step (a loop of ``L`` vectorised steps over ``batch x chunks``), each chunk's
+  ``K x K`` state-transition matrix is accumulated alongside, the chunk boundary states are
+  obtained by a Hillis-Steele prefix scan over the affine maps (``log2 C`` steps), and a second
+  lock-step pass produces the output. It is exact (same recursion, reassociated), costs
+  ``O(T K^2)`` work and ``2 sqrt(T) + log2(sqrt(T))`` kernel launches per call.
+
+Double backward: when the backward pass itself is recorded (``create_graph=True``, e.g.
+``gradgradcheck`` or Hessian-vector products) it is built from the same Function and ordinary torch
+ops, so gradients of gradients are exact too.
+
+``lfilter`` and ``sosfilt`` are an FIR part (shifted multiply-adds, or an FFT convolution for long
+numerators) followed by this all-pole filter; scipy's transposed-direct-form-II initial state
+``zi`` enters as an additive input to the first samples of the FIR part, which is exactly how it
+acts in scipy.
+
+Stability is the caller's choice: these functions filter with whatever coefficients they get (as
+scipy does) and an unstable filter grows without bound. Use the design functions and stability
+maps of :mod:`diffdsp.functional.filters` / :mod:`diffdsp.functional.lpc` to stay stable, and
+:func:`diffdsp.functional.filters.sos_is_stable` to check raw coefficients.
+
+References:
+    Yu & Fazekas, "Differentiable all-pole filters for time-varying audio systems", DAFx 2024.
+    Hayes et al., "A review of differentiable digital signal processing for music and speech
+    synthesis", Frontiers 2024, sec. 3.1. scipy.signal.lfilter / sosfilt (conventions).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from diffdsp._validation import InputError, check_choice, check_finite, check_tensor
+
+try:  # numba is a core dependency; the torch path keeps the module usable without it
+    import numba
+
+    _HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only on installs without numba
+    numba = None  # type: ignore[assignment]
+    _HAVE_NUMBA = False
+
+__all__ = [
+    "allpole",
+    "get_backend",
+    "lfilter",
+    "set_backend",
+    "sosfilt",
+    "upsample_coefficients",
+]
+
+_BACKENDS = ("auto", "numba", "torch")
+_backend: str = os.environ.get("DIFFDSP_IIR_BACKEND", "auto")
+
+
+def set_backend(name: str) -> None:
+    """Select the recursion kernel: ``"auto"``, ``"numba"`` or ``"torch"``.
+
+    ``"auto"`` (the default) uses numba on the CPU and the torch scan elsewhere.
+
+    ``"numba"`` still uses the torch scan for tensors that are not on the CPU.
+
+    Examples:
+        >>> set_backend("torch"); get_backend()
+        'torch'
+        >>> set_backend("auto")
+    """
+    global _backend
+    _backend = check_choice(name, "backend", _BACKENDS)
+
+
+def get_backend() -> str:
+    """The recursion kernel selected with :func:`set_backend`."""
+    return _backend
+
+
+def _use_numba(t: Tensor) -> bool:
+    return _HAVE_NUMBA and _backend != "torch" and t.device.type == "cpu" and t.dtype in (
+        torch.float32,
+        torch.float64,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# numba kernels. Layout: x, y, g (B, T); a (B, K) time-invariant or (B, T, K) time-varying;
+# zi (B, K) with zi[:, k-1] = y[-k] (past outputs).
+# --------------------------------------------------------------------------------------------
+
+if _HAVE_NUMBA:
+
+    @numba.njit(cache=True, parallel=True, nogil=True)
+    def _nb_fwd_ti(x, a, zi, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        B, T = x.shape
+        K = a.shape[1]
+        for bi in numba.prange(B):
+            head = min(K, T)
+            for n in range(head):
+                acc = x[bi, n]
+                for k in range(1, K + 1):
+                    m = n - k
+                    if m >= 0:
+                        acc -= a[bi, k - 1] * y[bi, m]
+                    else:
+                        acc -= a[bi, k - 1] * zi[bi, -m - 1]
+                y[bi, n] = acc
+            if K == 1:
+                a0 = a[bi, 0]
+                prev = y[bi, head - 1]
+                for n in range(head, T):
+                    prev = x[bi, n] - a0 * prev
+                    y[bi, n] = prev
+            elif K == 2:
+                a0 = a[bi, 0]
+                a1 = a[bi, 1]
+                y1 = y[bi, head - 1]
+                y2 = y[bi, head - 2]
+                for n in range(head, T):
+                    v = x[bi, n] - a0 * y1 - a1 * y2
+                    y[bi, n] = v
+                    y2 = y1
+                    y1 = v
+            else:
+                for n in range(head, T):
+                    acc = x[bi, n]
+                    for k in range(1, K + 1):
+                        acc -= a[bi, k - 1] * y[bi, n - k]
+                    y[bi, n] = acc
+
+    @numba.njit(cache=True, parallel=True, nogil=True)
+    def _nb_fwd_tv(x, a, zi, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        B, T = x.shape
+        K = a.shape[2]
+        for bi in numba.prange(B):
+            head = min(K, T)
+            for n in range(head):
+                acc = x[bi, n]
+                for k in range(1, K + 1):
+                    m = n - k
+                    if m >= 0:
+                        acc -= a[bi, n, k - 1] * y[bi, m]
+                    else:
+                        acc -= a[bi, n, k - 1] * zi[bi, -m - 1]
+                y[bi, n] = acc
+            if K == 2:
+                y1 = y[bi, head - 1]
+                y2 = y[bi, head - 2]
+                for n in range(head, T):
+                    v = x[bi, n] - a[bi, n, 0] * y1 - a[bi, n, 1] * y2
+                    y[bi, n] = v
+                    y2 = y1
+                    y1 = v
+            else:
+                for n in range(head, T):
+                    acc = x[bi, n]
+                    for k in range(1, K + 1):
+                        acc -= a[bi, n, k - 1] * y[bi, n - k]
+                    y[bi, n] = acc
+
+    @numba.njit(cache=True, parallel=True, nogil=True)
+    def _nb_bwd_ti(g, a, y, zi, gx, ga, gzi, need_a):  # type: ignore[no-untyped-def]  # pragma: no cover
+        B, T = g.shape
+        K = a.shape[1]
+        for bi in numba.prange(B):
+            acc = np.zeros(K, dtype=np.float64)
+            # adjoint recursion, backwards in time: gx[n] = g[n] - sum_k a[k-1] gx[n+k]
+            tail = max(T - K, 0)
+            for n in range(T - 1, tail - 1, -1):
+                v = g[bi, n]
+                for k in range(1, K + 1):
+                    if n + k < T:
+                        v -= a[bi, k - 1] * gx[bi, n + k]
+                gx[bi, n] = v
+            if K == 2 and tail > 0:
+                a0 = a[bi, 0]
+                a1 = a[bi, 1]
+                g1 = gx[bi, tail]
+                g2 = gx[bi, tail + 1]
+                for n in range(tail - 1, -1, -1):
+                    v = g[bi, n] - a0 * g1 - a1 * g2
+                    gx[bi, n] = v
+                    g2 = g1
+                    g1 = v
+            else:
+                for n in range(tail - 1, -1, -1):
+                    v = g[bi, n]
+                    for k in range(1, K + 1):
+                        v -= a[bi, k - 1] * gx[bi, n + k]
+                    gx[bi, n] = v
+            if need_a:
+                # coefficient gradient: ga[k-1] = -sum_n gx[n] y[n-k]
+                for n in range(K, T):
+                    v = gx[bi, n]
+                    for k in range(1, K + 1):
+                        acc[k - 1] -= v * y[bi, n - k]
+                for n in range(min(K, T)):
+                    v = gx[bi, n]
+                    for k in range(1, K + 1):
+                        m = n - k
+                        if m >= 0:
+                            acc[k - 1] -= v * y[bi, m]
+                        else:
+                            acc[k - 1] -= v * zi[bi, -m - 1]
+                for k in range(K):
+                    ga[bi, k] = acc[k]
+            # initial-state gradient: dL/dy[-j] = -sum_{n=0}^{K-j} gx[n] a[n+j-1]
+            for j in range(1, K + 1):
+                s = 0.0
+                for n in range(0, min(K - j + 1, T)):
+                    s -= gx[bi, n] * a[bi, n + j - 1]
+                gzi[bi, j - 1] = s
+
+    @numba.njit(cache=True, parallel=True, nogil=True)
+    def _nb_bwd_tv(g, a, y, zi, gx, ga, gzi, need_a):  # type: ignore[no-untyped-def]  # pragma: no cover
+        B, T = g.shape
+        K = a.shape[2]
+        for bi in numba.prange(B):
+            tail = max(T - K, 0)
+            for n in range(T - 1, tail - 1, -1):
+                v = g[bi, n]
+                for k in range(1, K + 1):
+                    if n + k < T:
+                        v -= a[bi, n + k, k - 1] * gx[bi, n + k]
+                gx[bi, n] = v
+            for n in range(tail - 1, -1, -1):
+                v = g[bi, n]
+                for k in range(1, K + 1):
+                    v -= a[bi, n + k, k - 1] * gx[bi, n + k]
+                gx[bi, n] = v
+            if need_a:
+                for n in range(T):
+                    v = gx[bi, n]
+                    for k in range(1, K + 1):
+                        m = n - k
+                        if m >= 0:
+                            ga[bi, n, k - 1] = -v * y[bi, m]
+                        else:
+                            ga[bi, n, k - 1] = -v * zi[bi, -m - 1]
+            for j in range(1, K + 1):
+                s = 0.0
+                for n in range(0, min(K - j + 1, T)):
+                    s -= gx[bi, n] * a[bi, n, n + j - 1]
+                gzi[bi, j - 1] = s
+
+
+def _set_numba_threads() -> None:
+    limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+    n = max(1, min(torch.get_num_threads(), limit))
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+
+
+# --------------------------------------------------------------------------------------------
+# pure-torch chunked scan (any device)
+# --------------------------------------------------------------------------------------------
+
+
+def _allpole_torch(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
+    """Chunked scan: exact all-pole recursion without a Python loop over all samples."""
+    B, T = x.shape
+    tv = a.ndim == 3
+    K = a.shape[-1]
+    L = max(1, math.ceil(math.sqrt(T)))
+    C = math.ceil(T / L)
+    pad = C * L - T
+    xc = F.pad(x, (0, pad)).reshape(B, C, L)
+    ac = F.pad(a, (0, 0, 0, pad)).reshape(B, C, L, K) if tv else a[:, None, :]
+    # phase A: zero-state end states v and transition matrices M of every chunk
+    v = x.new_zeros(B, C, K)
+    M = torch.eye(K, dtype=x.dtype, device=x.device).expand(B, C if tv else 1, K, K)
+    for n in range(L):
+        al = ac[:, :, n, :] if tv else ac
+        yn = xc[:, :, n] - (al * v).sum(-1)
+        v = torch.cat([yn[..., None], v[..., :-1]], dim=-1)
+        row = -(al[..., :, None] * M).sum(-2)
+        M = torch.cat([row[..., None, :], M[..., :-1, :]], dim=-2)
+    # phase B: inclusive Hillis-Steele scan of the affine maps s -> M s + v over chunks
+    Ms = M.expand(B, C, K, K)
+    vs = v
+    d = 1
+    while d < C:
+        Mn = torch.cat([Ms[:, :d], Ms[:, d:] @ Ms[:, :-d]], dim=1)
+        vn = torch.cat([vs[:, :d], (Ms[:, d:] @ vs[:, :-d, :, None])[..., 0] + vs[:, d:]], dim=1)
+        Ms, vs = Mn, vn
+        d *= 2
+    after = (Ms @ zi[:, None, :, None])[..., 0] + vs
+    s = torch.cat([zi[:, None, :], after[:, :-1]], dim=1)
+    # phase C: every chunk from its true initial state
+    out = []
+    for n in range(L):
+        al = ac[:, :, n, :] if tv else ac
+        yn = xc[:, :, n] - (al * s).sum(-1)
+        s = torch.cat([yn[..., None], s[..., :-1]], dim=-1)
+        out.append(yn)
+    return torch.stack(out, dim=-1).reshape(B, C * L)[:, :T]
+
+
+def _forward_kernel(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
+    if x.shape[-1] == 0:
+        return x.clone()
+    if _use_numba(x):
+        _set_numba_threads()
+        y = torch.empty_like(x)
+        kern = _nb_fwd_tv if a.ndim == 3 else _nb_fwd_ti
+        kern(x.detach().numpy(), a.detach().numpy(), zi.detach().numpy(), y.numpy())
+        return y
+    return _allpole_torch(x, a, zi)
+
+
+# --------------------------------------------------------------------------------------------
+# autograd
+# --------------------------------------------------------------------------------------------
+
+
+def _shift_back(a: Tensor) -> Tensor:
+    """Coefficients of the adjoint recursion of a time-varying filter, in reversed time.
+
+    The adjoint is ``gx[n] = g[n] - sum_k a[n+k, k-1] gx[n+k]``; in reversed time ``r = T-1-n``
+    its lag-``k`` coefficient at ``r`` is ``a_rev[r-k, k-1]`` (0 for ``r < k``).
+    """
+    T, K = a.shape[-2], a.shape[-1]
+    a_rev = a.flip(-2)
+    cols = [F.pad(a_rev[:, : max(T - k, 0), k - 1], (min(k, T), 0)) for k in range(1, K + 1)]
+    return torch.stack(cols, dim=-1)
+
+
+def _past(y: Tensor, zi: Tensor, k: int) -> Tensor:
+    """``y[n-k]`` for n in [0, T) with the initial state ``zi`` before the start."""
+    T = y.shape[-1]
+    ext = torch.cat([zi.flip(-1), y], dim=-1)  # ext[K - k + n] = y[n - k]
+    K = zi.shape[-1]
+    return ext[:, K - k : K - k + T]
+
+
+def _backward_graph(
+    g: Tensor, a: Tensor, zi: Tensor, y: Tensor, needs: tuple[bool, bool, bool]
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """Differentiable backward (used under ``create_graph`` and on non-CPU devices)."""
+    tv = a.ndim == 3
+    B, T = g.shape
+    K = a.shape[-1]
+    zeros = g.new_zeros(B, K)
+    a_adj = _shift_back(a) if tv else a
+    gx = _AllPole.apply(g.flip(-1), a_adj, zeros).flip(-1)
+    ga = gzi = None
+    if needs[1]:
+        if tv:
+            ga = -gx[..., None] * torch.stack([_past(y, zi, k) for k in range(1, K + 1)], dim=-1)
+        else:
+            ga = -torch.stack(
+                [(gx * _past(y, zi, k)).sum(-1) for k in range(1, K + 1)], dim=-1
+            )
+    if needs[2]:
+        cols = []
+        for j in range(1, K + 1):
+            m = min(K - j + 1, T)
+            coef = a[:, torch.arange(m), torch.arange(m) + j - 1] if tv else a[:, j - 1 : j - 1 + m]
+            cols.append(-(gx[:, :m] * coef).sum(-1))
+        gzi = torch.stack(cols, dim=-1)
+    return (gx if needs[0] else None), ga, gzi
+
+
+class _AllPole(torch.autograd.Function):
+    """y[n] = x[n] - sum_k a[.., k-1] y[n-k] on flat, contiguous (B, T) tensors."""
+
+    @staticmethod
+    def forward(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
+        return _forward_kernel(x.contiguous(), a.contiguous(), zi.contiguous())
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        _, a, zi = inputs
+        ctx.save_for_backward(a, zi, output)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        a, zi, y = ctx.saved_tensors
+        needs = tuple(bool(n) for n in ctx.needs_input_grad)
+        if g.shape[-1] == 0:
+            return (
+                g.clone() if needs[0] else None,
+                torch.zeros_like(a) if needs[1] else None,
+                torch.zeros_like(zi) if needs[2] else None,
+            )
+        if torch.is_grad_enabled() or not _use_numba(g):
+            gx, ga, gzi = _backward_graph(g.contiguous(), a, zi, y, needs)  # type: ignore[arg-type]
+            return gx, ga, gzi
+        _set_numba_threads()
+        g = g.contiguous()
+        gx = torch.empty_like(g)
+        ga = torch.zeros_like(a)
+        gzi = torch.empty_like(zi)
+        kern = _nb_bwd_tv if a.ndim == 3 else _nb_bwd_ti
+        kern(g.detach().numpy(), a.detach().numpy(), y.detach().numpy(), zi.detach().numpy(),
+             gx.numpy(), ga.numpy(), gzi.numpy(), bool(needs[1]))
+        return (gx if needs[0] else None), (ga if needs[1] else None), (gzi if needs[2] else None)
+
+
+# --------------------------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------------------------
+
+
+def _common_dtype(*ts: Tensor) -> torch.dtype:
+    dt = ts[0].dtype
+    for t in ts[1:]:
+        dt = torch.promote_types(dt, t.dtype)
+    if not dt.is_floating_point:
+        dt = torch.get_default_dtype()
+    return dt
+
+
+def allpole(x: Tensor, a: Tensor, zi: Tensor | None = None) -> Tensor:
+    """All-pole filter ``y[n] = x[n] - sum_{k=1..K} a[..., k-1] y[n-k]`` with exact gradients.
+
+    Time-invariant when ``a`` has shape ``(..., K)``; time-varying (one coefficient set per sample)
+    when ``a.ndim == x.ndim + 1``, i.e. ``(..., T, K)``. For per-frame coefficients, expand them to
+    samples with :func:`upsample_coefficients` first. Differentiable with respect to ``x``, ``a``
+    and ``zi`` (first and second order). Stability is the caller's choice (see the module notes);
+    :func:`diffdsp.functional.lpc.reflection_to_lpc` gives stable coefficients by construction.
+
+    Args:
+        x: input signal ``(..., T)``.
+        a: feedback coefficients without the leading 1: ``(..., K)`` or ``(..., T, K)``.
+        zi: past outputs ``(..., K)`` with ``zi[..., k-1] = y[-k]``; zeros when ``None``.
+
+    Returns:
+        The filtered signal ``(..., T)`` (leading dimensions broadcast).
+
+    Shape:
+        x ``(..., T)``, a ``(..., K)`` or ``(..., T, K)``, zi ``(..., K)`` -> ``(..., T)``.
+
+    Examples:
+        >>> y = allpole(torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([-0.5]))
+        >>> y
+        tensor([1.0000, 0.5000, 0.2500, 0.1250])
+
+    References:
+        Yu & Fazekas, "Differentiable all-pole filters for time-varying audio systems", DAFx 2024,
+        eq. (2) and its adjoint (sec. 3).
+    """
+    check_tensor(x, "x", min_ndim=1)
+    check_tensor(a, "a", min_ndim=1)
+    T = x.shape[-1]
+    tv = a.ndim == x.ndim + 1
+    K = a.shape[-1]
+    if K == 0:
+        raise InputError(f"a must have at least one coefficient, got shape {tuple(a.shape)}")
+    if tv and a.shape[-2] not in (T, 1):
+        raise InputError(
+            f"time-varying a must have shape (..., T={T}, K), got {tuple(a.shape)}"
+        )
+    tensors = [x, a] + ([zi] if zi is not None else [])
+    if zi is not None:
+        check_tensor(zi, "zi", min_ndim=1)
+        if zi.shape[-1] != K:
+            raise InputError(f"zi must have shape (..., K={K}), got {tuple(zi.shape)}")
+    dtype = _common_dtype(*tensors)
+    a_lead = a.shape[:-2] if tv else a.shape[:-1]
+    lead_shapes = [x.shape[:-1], a_lead] + ([zi.shape[:-1]] if zi is not None else [])
+    try:
+        lead = torch.broadcast_shapes(*lead_shapes)
+    except RuntimeError as exc:
+        raise InputError(
+            f"leading dimensions of x {tuple(x.shape)}, a {tuple(a.shape)}"
+            + (f", zi {tuple(zi.shape)}" if zi is not None else "")
+            + " do not broadcast"
+        ) from exc
+    B = math.prod(lead)
+    xf = x.to(dtype).expand(*lead, T).reshape(B, T)
+    if tv:
+        af = a.to(dtype).expand(*lead, T, K).reshape(B, T, K)
+    else:
+        af = a.to(dtype).expand(*lead, K).reshape(B, K)
+    zf = (
+        zi.to(dtype).expand(*lead, K).reshape(B, K)
+        if zi is not None
+        else x.new_zeros((B, K), dtype=dtype)
+    )
+    check_finite(af, "a")
+    y = _AllPole.apply(xf, af, zf)
+    return check_finite(y.reshape(*lead, T), "allpole output (unstable coefficients?)")
+
+
+def upsample_coefficients(coeffs: Tensor, n_samples: int, *, mode: str = "hold") -> Tensor:
+    """Expand per-frame coefficients ``(..., frames, K)`` to per-sample ``(..., n_samples, K)``.
+
+    ``"hold"`` repeats each frame's set over ``ceil(n_samples / frames)`` samples (a stable set per
+    frame stays stable within the frame); ``"linear"`` interpolates linearly between frame centres
+    (interpolating direct-form coefficients can leave the stable region: interpolate reflection
+    coefficients and convert with :func:`diffdsp.functional.lpc.reflection_to_lpc` instead).
+
+    Args:
+        coeffs: per-frame coefficients ``(..., frames, K)``.
+        n_samples: number of output samples.
+        mode: ``"hold"`` or ``"linear"``.
+
+    Returns:
+        Per-sample coefficients ``(..., n_samples, K)``, differentiable.
+
+    Examples:
+        >>> upsample_coefficients(torch.tensor([[0.1], [0.2]]), 4)[..., 0]
+        tensor([0.1000, 0.1000, 0.2000, 0.2000])
+    """
+    check_tensor(coeffs, "coeffs", min_ndim=2)
+    check_choice(mode, "mode", ("hold", "linear"))
+    frames, K = coeffs.shape[-2], coeffs.shape[-1]
+    if n_samples < 1 or frames < 1:
+        raise InputError(f"need n_samples >= 1 and frames >= 1, got {n_samples} and {frames}")
+    lead = coeffs.shape[:-2]
+    c = coeffs.reshape(-1, frames, K).transpose(1, 2)  # (B, K, frames)
+    if mode == "hold":
+        hop = math.ceil(n_samples / frames)
+        out = c.repeat_interleave(hop, dim=-1)[..., :n_samples]
+    else:
+        out = F.interpolate(c, size=n_samples, mode="linear", align_corners=False)
+    return out.transpose(1, 2).reshape(*lead, n_samples, K)
+
+
+def _fir(b: Tensor, x: Tensor, tv: bool) -> Tensor:
+    """``w[n] = sum_k b[.., k] x[n-k]``; b is ``(.., nb)`` or per-sample ``(.., T, nb)``."""
+    T = x.shape[-1]
+    nb = b.shape[-1]
+    if not tv and nb > 64:
+        n = 1 << math.ceil(math.log2(T + nb - 1))
+        w = torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(b, n=n), n=n)
+        return w[..., :T]
+    out: Tensor | None = None
+    for k in range(nb):
+        xs = F.pad(x, (k, 0))[..., :T] if k else x
+        bk = b[..., :, k] if tv else b[..., k : k + 1]
+        term = bk * xs
+        out = term if out is None else out + term
+    assert out is not None
+    return out
+
+
+def lfilter(b: Tensor, a: Tensor, x: Tensor, zi: Tensor | None = None) -> Tensor:
+    """Filter ``x`` with the rational transfer function ``B(z)/A(z)`` (scipy argument order).
+
+    ``a[..., 0]`` need not be 1 (both polynomials are divided by it, differentiably). Time-varying
+    coefficients (one set per sample) are given with one more dimension than ``x``:
+    ``b (..., T, nb)``, ``a (..., T, na)``; then ``y[n] = sum_k b[n,k] x[n-k] - sum_k a[n,k]
+    y[n-k]`` (direct form: numerator then denominator).
+
+    Direct form is exact in float64 but loses accuracy in float32 for high orders with poles near
+    the unit circle (see ``docs/filters.md``): use :func:`sosfilt` for those.
+
+    Args:
+        b: numerator ``(..., nb)`` or ``(..., T, nb)``.
+        a: denominator ``(..., na)`` or ``(..., T, na)``.
+        x: input ``(..., T)``.
+        zi: scipy's transposed-direct-form-II initial state ``(..., max(na, nb) - 1)`` (as from
+            ``scipy.signal.lfilter_zi`` times the first sample); zeros when ``None``. Unlike scipy
+            the final state is not returned.
+
+    Returns:
+        The filtered signal ``(..., T)``.
+
+    Shape:
+        ``(..., T)`` with the leading dimensions of ``b``, ``a``, ``x`` and ``zi`` broadcast.
+
+    Examples:
+        >>> x = torch.tensor([1.0, 0.0, 0.0, 0.0])
+        >>> lfilter(torch.tensor([1.0, 1.0]), torch.tensor([2.0, -1.0]), x)
+        tensor([0.5000, 0.7500, 0.3750, 0.1875])
+
+    References:
+        scipy.signal.lfilter; Yu & Fazekas, DAFx 2024 (gradient of the recursive part).
+    """
+    check_tensor(x, "x", min_ndim=1)
+    check_tensor(b, "b", min_ndim=1)
+    check_tensor(a, "a", min_ndim=1)
+    tv_b = b.ndim == x.ndim + 1
+    tv_a = a.ndim == x.ndim + 1
+    T = x.shape[-1]
+    for name, c, tv in (("b", b, tv_b), ("a", a, tv_a)):
+        if c.shape[-1] == 0:
+            raise InputError(f"{name} must have at least one coefficient, got {tuple(c.shape)}")
+        if tv and c.shape[-2] not in (T, 1):
+            raise InputError(
+                f"time-varying {name} must have shape (..., T={T}, n), got {tuple(c.shape)}"
+            )
+    dtype = _common_dtype(b, a, x)
+    b, a, x = b.to(dtype), a.to(dtype), x.to(dtype)
+    a0 = a[..., :1]
+    if tv_a and not tv_b:
+        b = b.unsqueeze(-2)
+        tv_b = True
+    b = b / (a0.unsqueeze(-2) if tv_b and not tv_a else a0)
+    a_rest = a[..., 1:] / a0
+    w = _fir(b, x, tv_b)
+    n_state = max(a.shape[-1], b.shape[-1]) - 1
+    if zi is not None:
+        check_tensor(zi, "zi", min_ndim=1)
+        if zi.shape[-1] != n_state:
+            raise InputError(
+                f"zi must have shape (..., max(na, nb) - 1 = {n_state}), got {tuple(zi.shape)}"
+            )
+        m = min(n_state, T)
+        w = w + F.pad(zi.to(dtype)[..., :m], (0, T - m))
+    if a_rest.shape[-1] == 0:
+        return w
+    return allpole(w, a_rest)
+
+
+def sosfilt(sos: Tensor, x: Tensor, zi: Tensor | None = None) -> Tensor:
+    """Filter ``x`` through a cascade of second-order sections (scipy layout), exactly.
+
+    Each section ``[b0, b1, b2, a0, a1, a2]`` is normalised by its ``a0`` (scipy requires
+    ``a0 = 1``; here any non-zero ``a0`` works). A single section may be given as ``(..., 6)`` only
+    when ``sos.ndim == 1``. Time-varying sections (one set per sample) have shape
+    ``(..., T, n_sections, 6)``, i.e. ``sos.ndim == x.ndim + 2``. Cascades of sections stay accurate
+    in float32 where the equivalent direct form does not.
+
+    Args:
+        sos: sections ``(..., n_sections, 6)`` or ``(..., T, n_sections, 6)``.
+        x: input ``(..., T)``.
+        zi: per-section transposed-direct-form-II state ``(..., n_sections, 2)`` (scipy's
+            ``sosfilt`` ``zi`` with the section axis before the state axis); zeros when ``None``.
+
+    Returns:
+        The filtered signal ``(..., T)``.
+
+    Shape:
+        sos ``(..., S, 6)`` or ``(..., T, S, 6)``, x ``(..., T)``, zi ``(..., S, 2)``
+        -> ``(..., T)``.
+
+    Examples:
+        >>> sos = torch.tensor([[1.0, 0.0, 0.0, 1.0, -0.5, 0.0]])
+        >>> sosfilt(sos, torch.tensor([1.0, 0.0, 0.0]))
+        tensor([1.0000, 0.5000, 0.2500])
+
+    References:
+        scipy.signal.sosfilt; Nercessian et al., ICASSP 2021 (cascaded differentiable biquads).
+    """
+    check_tensor(sos, "sos", min_ndim=1)
+    check_tensor(x, "x", min_ndim=1)
+    if sos.ndim == 1:
+        sos = sos[None]
+    if sos.shape[-1] != 6 or sos.ndim < 2:
+        raise InputError(f"sos must have shape (..., n_sections, 6), got {tuple(sos.shape)}")
+    n_sec = sos.shape[-2]
+    if zi is not None:
+        check_tensor(zi, "zi", min_ndim=2)
+        if zi.shape[-2:] != (n_sec, 2):
+            raise InputError(
+                f"zi must have shape (..., n_sections={n_sec}, 2), got {tuple(zi.shape)}"
+            )
+    y = x
+    for s in range(n_sec):
+        sec = sos[..., s, :]
+        zs = zi[..., s, :] if zi is not None else None
+        y = lfilter(sec[..., :3], sec[..., 3:], y, zs)
+    return y
