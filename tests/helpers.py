@@ -66,7 +66,7 @@ def assert_finite(x: Tensor, what: str = "value") -> None:
 def sine(freq_hz: float, seconds: float, sample_rate: int, *, amp: float = 0.5,
          dtype: torch.dtype = torch.float32) -> Tensor:
     """A sine wave ``(time,)`` computed in float64 then cast."""
-    n = int(round(seconds * sample_rate))
+    n = round(seconds * sample_rate)
     t = torch.arange(n, dtype=torch.float64) / sample_rate
     return (amp * torch.sin(2 * math.pi * freq_hz * t)).to(dtype)
 

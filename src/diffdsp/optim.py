@@ -204,8 +204,13 @@ def fit(
     step = start_step
     try:
         while step < steps:
-            before = [p.detach().clone() for p in ps] if optimizer == "lbfgs" else None
-            loss_t = opt.step(closure) if optimizer == "lbfgs" else closure()
+            # The loss a step reports is that of the parameters *before* the update (Adam and the
+            # first evaluation of L-BFGS), so that is the state to keep when it is the best.
+            before = [p.detach().clone() for p in ps]
+            if optimizer == "lbfgs":
+                loss_t = opt.step(closure)
+            else:
+                loss_t = closure()
             loss_v = float(loss_t.detach())
             if optimizer == "adam" and math.isfinite(loss_v):
                 opt.step()  # type: ignore[call-arg]
@@ -213,20 +218,21 @@ def fit(
             losses.append(loss_v)
             if not math.isfinite(loss_v):
                 non_finite += 1
-                if before is not None:  # L-BFGS may have moved into a non-finite region
-                    with torch.no_grad():
-                        for p, b in zip(ps, before, strict=True):
-                            p.copy_(b)
+                with torch.no_grad():  # step back out of the non-finite region
+                    for p, b in zip(ps, before, strict=True):
+                        p.copy_(b)
                 if non_finite >= 10:
                     reason = "non_finite"
                     break
             elif loss_v < best_loss - min_delta:
                 best_loss = loss_v
-                best_state = [p.detach().clone() for p in ps]
+                best_state = before
                 since_best = 0
             else:
                 since_best += 1
-                best_loss = min(best_loss, loss_v)
+                if loss_v < best_loss:
+                    best_loss = loss_v
+                    best_state = before
             if sched is not None:
                 if schedule == "plateau":
                     sched.step(loss_v if math.isfinite(loss_v) else best_loss)

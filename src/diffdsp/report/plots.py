@@ -33,7 +33,6 @@ def _plt() -> Any:
 def _save(fig: Any, path: PathLike) -> Path:
     plt = _plt()
     buf = io.BytesIO()
-    fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
@@ -76,7 +75,8 @@ def spectrograms(
         s = torch.stft(x, nfft, nfft // 4, window=torch.hann_window(nfft), return_complex=True)
         specs[label] = 20 * np.log10(np.maximum(s.abs().numpy(), 1e-7))
     vmax = max(float(s.max()) for s in specs.values())
-    fig, axes = plt.subplots(1, len(specs), figsize=(4.5 * len(specs), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(specs), figsize=(4.5 * len(specs), 3.4), squeeze=False,
+                             layout="constrained")
     for ax, (label, s) in zip(axes[0], specs.items(), strict=True):
         dur = (s.shape[1] - 1) * (s.shape[0] - 1) * 2 / 4 / sample_rate
         im = ax.imshow(s, origin="lower", aspect="auto", cmap="magma", vmin=vmax - top_db,
@@ -104,7 +104,7 @@ def line_plot(
 ) -> Path:
     """One or more curves over a shared x axis (responses, EDCs, T60 per band, ...)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
     xv = _np(x)
     for label, y in ys.items():
         style = (styles or {}).get(label, "-")

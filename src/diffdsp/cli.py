@@ -1,0 +1,235 @@
+"""The ``diffdsp`` command line (typer + rich). Parses arguments, calls ``diffdsp.tasks``, maps
+errors to exit codes. No DSP here.
+
+Exit codes: 0 success; 2 bad input or usage (one plain line on stderr, no traceback); 1 unexpected
+internal error (traceback only with ``--debug`` or ``DIFFDSP_DEBUG=1``); 130 interrupted.
+
+Adding a task command: write ``run(...) -> TaskResult`` in ``diffdsp/tasks/<task>.py`` (taking a
+``progress`` callback), then a thin command here that forwards its options through
+:func:`run_task` with the common options (``OutOpt``, ``SeedOpt``, ``QuietOpt``, ``JsonOpt``,
+``DeviceOpt``, ``ThreadsOpt``, ``ResumeOpt``) — see ``demo`` below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+try:
+    import typer
+except ImportError as exc:  # pragma: no cover - depends on extras
+    raise ImportError("the command line needs typer and rich: pip install 'diffdsp[cli]'") from exc
+
+import diffdsp
+from diffdsp._validation import InputError
+from diffdsp.tasks._common import Progress, TaskResult
+
+__all__ = ["app", "main", "run_task"]
+
+app = typer.Typer(
+    name="diffdsp",
+    help="Differentiable audio signal processing: fit reverbs, match synths, transfer styles, "
+    "align phase, and inspect losses, from the shell.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Common options of every task command (DESIGN.md, command line contract).
+OutOpt = Annotated[Path, typer.Option("--out", help="Output folder (created if missing).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print result.json to stdout.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU threads (0: torch default).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from DIR/checkpoint.pt.")]
+
+
+def _debug_enabled(argv: Sequence[str]) -> bool:
+    return "--debug" in argv or os.environ.get("DIFFDSP_DEBUG", "0") not in ("", "0")
+
+
+def _err(message: str) -> None:
+    text = " ".join(str(message).split())  # one line, whatever the exception text held
+    print(f"diffdsp: error: {text}", file=sys.stderr)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Progress | None]:
+    """A rich progress display on stderr, driven by the tasks' ``progress`` callbacks."""
+    if quiet:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    console = Console(stderr=True)
+    bars: dict[str, Any] = {}
+    bar = RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+    def update(stage: str, step: int, total: int, loss: float) -> None:
+        if not bars:  # start drawing only once there is something to show
+            bar.start()
+        if stage not in bars:
+            bars[stage] = bar.add_task(stage, total=total, loss="-")
+        bar.update(bars[stage], completed=step, total=total, loss=f"{loss:.4g}")
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bar.stop()
+
+
+def run_task(
+    fn: Callable[..., TaskResult],
+    *,
+    quiet: bool = False,
+    json_out: bool = False,
+    threads: int = 0,
+    **kwargs: Any,
+) -> TaskResult:
+    """Run a task with a progress display; print result.json (``--json``) or a summary line."""
+    if threads < 0:
+        raise InputError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    with _progress(quiet or json_out) as progress:
+        result = fn(progress=progress, **kwargs)
+    if json_out:
+        print(json.dumps(result.result, indent=2))
+    elif not quiet:
+        print(f"diffdsp {result.task}: wrote {len(result.files)} files to {result.out_dir}",
+              file=sys.stderr)
+    return result
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"diffdsp {diffdsp.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
+) -> None:
+    """diffdsp: differentiable audio signal processing."""
+
+
+@app.command()
+def info(json_out: JsonOpt = False) -> None:
+    """List the processors, losses and tasks this installation provides (read from the code)."""
+    from diffdsp._registry import inventory
+
+    inv = inventory()
+    if json_out:
+        print(json.dumps(inv, indent=2))
+        return
+    print(f"diffdsp {diffdsp.__version__}")
+    for group, items in inv.items():
+        print(f"\n{group} ({len(items)}):")
+        for name, summary in items.items():
+            print(f"  {name:40s} {summary}")
+
+
+@app.command()
+def demo(
+    out: OutOpt = Path("diffdsp_demo"),
+    quick: Annotated[bool, typer.Option("--quick", help="Shorter fits (for tests).")] = False,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Run every task on built-in examples and write DIR/report.html."""
+    from diffdsp.tasks import demo as demo_task
+
+    run_task(demo_task.run, quiet=quiet, json_out=json_out, threads=threads, out_dir=out,
+             quick=quick, seed=seed)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``diffdsp`` console script; returns the exit code."""
+    try:
+        from click import exceptions as cx
+    except ImportError:  # typer >= 0.2x vendors click
+        from typer._click import exceptions as cx
+
+    exits = tuple({typer.Exit, getattr(cx, "Exit", typer.Exit)})
+    aborts = tuple({typer.Abort, getattr(cx, "Abort", typer.Abort)})
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_enabled(args)
+    try:
+        rv = app(args=args, prog_name="diffdsp", standalone_mode=False)
+        if rv == 130:  # typer turns KeyboardInterrupt into Exit(130), returned in this mode
+            _err("interrupted (checkpoint saved where the task supports --resume)")
+            return 130
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv
+    except exits as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BrokenPipeError:  # output piped into head & co
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except aborts:
+        _err("interrupted")
+        return 130
+    except cx.NoArgsIsHelpError as exc:
+        print(exc.format_message())
+        return 0
+    except cx.UsageError as exc:
+        _err(exc.format_message())
+        return 2
+    except cx.ClickException as exc:
+        _err(exc.format_message())
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted (checkpoint saved where the task supports --resume)")
+        return 130
+    except (ValueError, OSError) as exc:
+        # InputError and the other ValueErrors raised at the boundary, unreadable/unwritable paths.
+        if debug:
+            traceback.print_exc()
+        _err(str(exc) or type(exc).__name__)
+        return 2
+    except ImportError as exc:
+        _err(str(exc))
+        return 2
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _err(f"internal error: {type(exc).__name__}: {exc} "
+             "(run with --debug or DIFFDSP_DEBUG=1 for a traceback)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
