@@ -117,8 +117,9 @@ def report(name: str, rows: list[Row], args: argparse.Namespace) -> None:
         peer_ms = f"{r.peer_ms:9.1f}" if r.peer_ms is not None else f"{'-':>9s}"
         ratio = f"{r.ratio:6.2f}x" if r.ratio is not None else f"{'-':>7s}"
         slower = "  (SLOWER than peer)" if r.ratio is not None and r.ratio < 1 else ""
-        print(f"{r.operation:58s} {r.ours_ms:9.1f} {r.peer:>14s} {peer_ms} {ratio}  {r.goal}{slower}"
-              + (f"  [{r.note}]" if r.note else ""))
+        note = f"  [{r.note}]" if r.note else ""
+        print(f"{r.operation:58s} {r.ours_ms:9.1f} {r.peer:>14s} {peer_ms} {ratio}  "
+              f"{r.goal}{slower}{note}")
     if args.quick or args.no_save:
         return
     RESULTS_DIR.mkdir(exist_ok=True)
