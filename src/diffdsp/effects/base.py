@@ -191,8 +191,7 @@ class EffectChain(Effect):
         out = {}
         start = 0
         for name, fx in self.effects.items():
-            assert isinstance(fx, Effect)
-            n = fx.n_params
+            n = len(getattr(fx, "param_ranges"))  # noqa: B009 (ModuleDict items are typed Module)
             out[name] = slice(start, start + n)
             start += n
         return out
