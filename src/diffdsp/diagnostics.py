@@ -231,11 +231,12 @@ def count_local_minima(values: Tensor | np.ndarray, *, tol: float | None = None)
     padded = np.pad(v, 1, constant_values=np.inf)
     lower = np.zeros(shape, dtype=bool)  # has a neighbour lower by more than tol
     tie = np.zeros(shape, dtype=bool)  # has a neighbour equal within tol
-    for off in offsets:
-        sl = tuple(slice(1 + o, 1 + o + s) for o, s in zip(off, shape, strict=True))
-        nb = padded[sl]
-        lower |= nb < v - tol
-        tie |= np.abs(nb - v) <= tol
+    with np.errstate(invalid="ignore"):  # inf - inf at non-finite points: never a tie
+        for off in offsets:
+            sl = tuple(slice(1 + o, 1 + o + s) for o, s in zip(off, shape, strict=True))
+            nb = padded[sl]
+            lower |= nb < v - tol
+            tie |= np.abs(nb - v) <= tol
     count = int((~lower & ~tie & np.isfinite(v)).sum())
     # Plateaus: flood-fill each tied component; it is a minimum when no member has a lower
     # neighbour.
