@@ -172,6 +172,62 @@ def demo(
              quick=quick, seed=seed)
 
 
+@app.command()
+def align(
+    dry: Annotated[Path, typer.Argument(help="Dry (unprocessed) audio file.")],
+    wet: Annotated[Path, typer.Argument(help="Wet (processed) audio file, same rate/length.")],
+    out: OutOpt = Path("diffdsp_align"),
+    order: Annotated[int, typer.Option("--order", help="All-pass order (7 = 3x2nd + 1st).")] = 7,
+    method: Annotated[str, typer.Option(
+        "--method", help="spectral (default), direct, biasnet-seq or biasnet-conn.")] = "spectral",
+    loss: Annotated[str, typer.Option("--loss", help="mse or interference.")] = "mse",
+    steps: Annotated[int, typer.Option("--steps", help="Gradient steps (0: default).")] = 0,
+    time_budget: Annotated[float, typer.Option(
+        "--time-budget", help="Wall-time cap of the fit in seconds (0: default).")] = 0.0,
+    no_warp: Annotated[bool, typer.Option("--no-warp", help="Unwarped sections.")] = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Fit all-pass filters so DRY lines up in phase with WET; write DIR/aligned.wav."""
+    from diffdsp.tasks import align as align_task
+
+    run_task(align_task.run, quiet=quiet, json_out=json_out, threads=threads, dry_path=dry,
+             wet_path=wet, out_dir=out, order=order, method=method, loss=loss,
+             warp=not no_warp, steps=steps or None, time_budget_s=time_budget or None,
+             seed=seed, device=device)
+
+
+def cli_reference() -> str:
+    """The command reference in Markdown, generated from the typer app (``docs/cli.md``)."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    parts = ["# Command line reference", "",
+             "Generated from the typer app by `diffdsp cli-reference`; do not edit by hand.", ""]
+
+    def walk(cmd: Any, name: str, parent: Any) -> None:
+        extra = {} if parent is not None else {"terminal_width": 100, "max_content_width": 100}
+        ctx = cmd.make_context(name.split()[-1], [], parent=parent, resilient_parsing=True,
+                               **extra)
+        if getattr(cmd, "hidden", False):
+            return
+        parts.extend([f"## `{name}`", "", "```", cmd.get_help(ctx).rstrip(), "```", ""])
+        for sub_name in getattr(cmd, "list_commands", lambda _ctx: [])(ctx):
+            walk(cmd.get_command(ctx, sub_name), f"{name} {sub_name}", ctx)
+
+    walk(root, "diffdsp", None)
+    return "\n".join(parts)
+
+
+@app.command("cli-reference", hidden=True)
+def _cli_reference_command() -> None:
+    """Print the Markdown command reference (used to generate docs/cli.md)."""
+    print(cli_reference(), end="")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``diffdsp`` console script; returns the exit code."""
     try:
