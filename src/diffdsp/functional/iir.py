@@ -47,8 +47,10 @@ References:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -113,166 +115,276 @@ def _use_numba(t: Tensor) -> bool:
 # --------------------------------------------------------------------------------------------
 
 if _HAVE_NUMBA:
+    # fastmath "contract" only allows fused multiply-adds (no reassociation): results stay
+    # deterministic and at least as accurate as separate multiply and add.
+    # Kernels are serial and release the GIL; batches are split across a thread pool (see
+    # _run_rows) rather than numba's parallel runtime, whose OpenMP threads contend with torch's
+    # own OpenMP pool (1 ms+ per call on a busy machine, even for tiny inputs).
+    _JIT: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": {"contract"}}
 
-    @numba.njit(cache=True, parallel=True, nogil=True)
+    @numba.njit(**_JIT)
     def _nb_fwd_ti(x, a, zi, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         B, T = x.shape
         K = a.shape[1]
-        for bi in numba.prange(B):
+        for bi in range(B):
+            ab = a[bi]
+            xb = x[bi]
+            yb = y[bi]
+            zero = np.zeros(1, dtype=x.dtype)[0]
             head = min(K, T)
             for n in range(head):
-                acc = x[bi, n]
-                for k in range(1, K + 1):
+                acc = xb[n]
+                for k in range(K, 0, -1):
                     m = n - k
                     if m >= 0:
-                        acc -= a[bi, k - 1] * y[bi, m]
+                        acc -= ab[k - 1] * yb[m]
                     else:
-                        acc -= a[bi, k - 1] * zi[bi, -m - 1]
-                y[bi, n] = acc
+                        acc -= ab[k - 1] * zi[bi, -m - 1]
+                yb[n] = acc
             if K == 1:
-                a0 = a[bi, 0]
-                prev = y[bi, head - 1]
-                for n in range(head, T):
-                    prev = x[bi, n] - a0 * prev
-                    y[bi, n] = prev
+                a0 = ab[0]
+                prev = yb[0]
+                for n in range(1, T):
+                    prev = xb[n] - a0 * prev
+                    yb[n] = prev
             elif K == 2:
-                a0 = a[bi, 0]
-                a1 = a[bi, 1]
-                y1 = y[bi, head - 1]
-                y2 = y[bi, head - 2]
-                for n in range(head, T):
-                    v = x[bi, n] - a0 * y1 - a1 * y2
-                    y[bi, n] = v
-                    y2 = y1
-                    y1 = v
+                a0 = ab[0]
+                a1 = ab[1]
+                if T >= 2:
+                    y1 = yb[1]
+                    y2 = yb[0]
+                    for n in range(2, T):
+                        v = (xb[n] - a1 * y2) - a0 * y1
+                        yb[n] = v
+                        y2 = y1
+                        y1 = v
             else:
                 for n in range(head, T):
-                    acc = x[bi, n]
-                    for k in range(1, K + 1):
-                        acc -= a[bi, k - 1] * y[bi, n - k]
-                    y[bi, n] = acc
+                    s0 = zero
+                    s1 = zero
+                    s2 = zero
+                    s3 = zero
+                    k = K
+                    while k >= 5:
+                        s0 += ab[k - 1] * yb[n - k]
+                        s1 += ab[k - 2] * yb[n - k + 1]
+                        s2 += ab[k - 3] * yb[n - k + 2]
+                        s3 += ab[k - 4] * yb[n - k + 3]
+                        k -= 4
+                    acc = xb[n] - ((s0 + s1) + (s2 + s3))
+                    while k >= 1:
+                        acc -= ab[k - 1] * yb[n - k]
+                        k -= 1
+                    yb[n] = acc
 
-    @numba.njit(cache=True, parallel=True, nogil=True)
+    @numba.njit(**_JIT)
     def _nb_fwd_tv(x, a, zi, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         B, T = x.shape
         K = a.shape[2]
-        for bi in numba.prange(B):
+        for bi in range(B):
+            ab = a[bi]
+            xb = x[bi]
+            yb = y[bi]
+            zero = np.zeros(1, dtype=x.dtype)[0]
             head = min(K, T)
             for n in range(head):
-                acc = x[bi, n]
-                for k in range(1, K + 1):
+                acc = xb[n]
+                for k in range(K, 0, -1):
                     m = n - k
                     if m >= 0:
-                        acc -= a[bi, n, k - 1] * y[bi, m]
+                        acc -= ab[n, k - 1] * yb[m]
                     else:
-                        acc -= a[bi, n, k - 1] * zi[bi, -m - 1]
-                y[bi, n] = acc
+                        acc -= ab[n, k - 1] * zi[bi, -m - 1]
+                yb[n] = acc
             if K == 2:
-                y1 = y[bi, head - 1]
-                y2 = y[bi, head - 2]
-                for n in range(head, T):
-                    v = x[bi, n] - a[bi, n, 0] * y1 - a[bi, n, 1] * y2
-                    y[bi, n] = v
-                    y2 = y1
-                    y1 = v
+                if T >= 2:
+                    y1 = yb[1]
+                    y2 = yb[0]
+                    for n in range(2, T):
+                        v = (xb[n] - ab[n, 1] * y2) - ab[n, 0] * y1
+                        yb[n] = v
+                        y2 = y1
+                        y1 = v
             else:
                 for n in range(head, T):
-                    acc = x[bi, n]
-                    for k in range(1, K + 1):
-                        acc -= a[bi, n, k - 1] * y[bi, n - k]
-                    y[bi, n] = acc
+                    an = ab[n]
+                    s0 = zero
+                    s1 = zero
+                    s2 = zero
+                    s3 = zero
+                    k = K
+                    while k >= 5:
+                        s0 += an[k - 1] * yb[n - k]
+                        s1 += an[k - 2] * yb[n - k + 1]
+                        s2 += an[k - 3] * yb[n - k + 2]
+                        s3 += an[k - 4] * yb[n - k + 3]
+                        k -= 4
+                    acc = xb[n] - ((s0 + s1) + (s2 + s3))
+                    while k >= 1:
+                        acc -= an[k - 1] * yb[n - k]
+                        k -= 1
+                    yb[n] = acc
 
-    @numba.njit(cache=True, parallel=True, nogil=True)
+    @numba.njit(**_JIT)
     def _nb_bwd_ti(g, a, y, zi, gx, ga, gzi, need_a):  # type: ignore[no-untyped-def]  # pragma: no cover
         B, T = g.shape
         K = a.shape[1]
-        for bi in numba.prange(B):
-            acc = np.zeros(K, dtype=np.float64)
+        for bi in range(B):
+            ab = a[bi]
+            gb = g[bi]
+            gxb = gx[bi]
+            yb = y[bi]
+            zero = np.zeros(1, dtype=g.dtype)[0]
             # adjoint recursion, backwards in time: gx[n] = g[n] - sum_k a[k-1] gx[n+k]
             tail = max(T - K, 0)
             for n in range(T - 1, tail - 1, -1):
-                v = g[bi, n]
-                for k in range(1, K + 1):
+                v = gb[n]
+                for k in range(K, 0, -1):
                     if n + k < T:
-                        v -= a[bi, k - 1] * gx[bi, n + k]
-                gx[bi, n] = v
-            if K == 2 and tail > 0:
-                a0 = a[bi, 0]
-                a1 = a[bi, 1]
-                g1 = gx[bi, tail]
-                g2 = gx[bi, tail + 1]
+                        v -= ab[k - 1] * gxb[n + k]
+                gxb[n] = v
+            if K == 1:
+                a0 = ab[0]
+                prev = gxb[tail]
                 for n in range(tail - 1, -1, -1):
-                    v = g[bi, n] - a0 * g1 - a1 * g2
-                    gx[bi, n] = v
-                    g2 = g1
-                    g1 = v
+                    prev = gb[n] - a0 * prev
+                    gxb[n] = prev
+            elif K == 2:
+                if tail > 0:
+                    a0 = ab[0]
+                    a1 = ab[1]
+                    g1 = gxb[tail]
+                    g2 = gxb[tail + 1]
+                    for n in range(tail - 1, -1, -1):
+                        v = (gb[n] - a1 * g2) - a0 * g1
+                        gxb[n] = v
+                        g2 = g1
+                        g1 = v
             else:
                 for n in range(tail - 1, -1, -1):
-                    v = g[bi, n]
-                    for k in range(1, K + 1):
-                        v -= a[bi, k - 1] * gx[bi, n + k]
-                    gx[bi, n] = v
+                    s0 = zero
+                    s1 = zero
+                    s2 = zero
+                    s3 = zero
+                    k = K
+                    while k >= 5:
+                        s0 += ab[k - 1] * gxb[n + k]
+                        s1 += ab[k - 2] * gxb[n + k - 1]
+                        s2 += ab[k - 3] * gxb[n + k - 2]
+                        s3 += ab[k - 4] * gxb[n + k - 3]
+                        k -= 4
+                    v = gb[n] - ((s0 + s1) + (s2 + s3))
+                    while k >= 1:
+                        v -= ab[k - 1] * gxb[n + k]
+                        k -= 1
+                    gxb[n] = v
             if need_a:
-                # coefficient gradient: ga[k-1] = -sum_n gx[n] y[n-k]
+                # coefficient gradient ga[k-1] = -sum_n gx[n] y[n-k], accumulated in float64
+                acc = np.zeros(K, dtype=np.float64)
                 for n in range(K, T):
-                    v = gx[bi, n]
-                    for k in range(1, K + 1):
-                        acc[k - 1] -= v * y[bi, n - k]
+                    v = gxb[n]
+                    for k in range(K):
+                        acc[k] -= v * yb[n - k - 1]
                 for n in range(min(K, T)):
-                    v = gx[bi, n]
+                    v = gxb[n]
                     for k in range(1, K + 1):
                         m = n - k
                         if m >= 0:
-                            acc[k - 1] -= v * y[bi, m]
+                            acc[k - 1] -= v * yb[m]
                         else:
                             acc[k - 1] -= v * zi[bi, -m - 1]
                 for k in range(K):
                     ga[bi, k] = acc[k]
             # initial-state gradient: dL/dy[-j] = -sum_{n=0}^{K-j} gx[n] a[n+j-1]
             for j in range(1, K + 1):
-                s = 0.0
+                s = zero
                 for n in range(0, min(K - j + 1, T)):
-                    s -= gx[bi, n] * a[bi, n + j - 1]
+                    s -= gxb[n] * ab[n + j - 1]
                 gzi[bi, j - 1] = s
 
-    @numba.njit(cache=True, parallel=True, nogil=True)
+    @numba.njit(**_JIT)
     def _nb_bwd_tv(g, a, y, zi, gx, ga, gzi, need_a):  # type: ignore[no-untyped-def]  # pragma: no cover
         B, T = g.shape
         K = a.shape[2]
-        for bi in numba.prange(B):
+        for bi in range(B):
+            ab = a[bi]
+            gb = g[bi]
+            gxb = gx[bi]
+            yb = y[bi]
+            zero = np.zeros(1, dtype=g.dtype)[0]
             tail = max(T - K, 0)
             for n in range(T - 1, tail - 1, -1):
-                v = g[bi, n]
-                for k in range(1, K + 1):
+                v = gb[n]
+                for k in range(K, 0, -1):
                     if n + k < T:
-                        v -= a[bi, n + k, k - 1] * gx[bi, n + k]
-                gx[bi, n] = v
-            for n in range(tail - 1, -1, -1):
-                v = g[bi, n]
-                for k in range(1, K + 1):
-                    v -= a[bi, n + k, k - 1] * gx[bi, n + k]
-                gx[bi, n] = v
+                        v -= ab[n + k, k - 1] * gxb[n + k]
+                gxb[n] = v
+            if K == 2:
+                if tail > 0:
+                    g1 = gxb[tail]
+                    g2 = gxb[tail + 1]
+                    for n in range(tail - 1, -1, -1):
+                        v = (gb[n] - ab[n + 2, 1] * g2) - ab[n + 1, 0] * g1
+                        gxb[n] = v
+                        g2 = g1
+                        g1 = v
+            else:
+                for n in range(tail - 1, -1, -1):
+                    s0 = zero
+                    s1 = zero
+                    s2 = zero
+                    s3 = zero
+                    k = K
+                    while k >= 5:
+                        s0 += ab[n + k, k - 1] * gxb[n + k]
+                        s1 += ab[n + k - 1, k - 2] * gxb[n + k - 1]
+                        s2 += ab[n + k - 2, k - 3] * gxb[n + k - 2]
+                        s3 += ab[n + k - 3, k - 4] * gxb[n + k - 3]
+                        k -= 4
+                    v = gb[n] - ((s0 + s1) + (s2 + s3))
+                    while k >= 1:
+                        v -= ab[n + k, k - 1] * gxb[n + k]
+                        k -= 1
+                    gxb[n] = v
             if need_a:
                 for n in range(T):
-                    v = gx[bi, n]
+                    v = gxb[n]
                     for k in range(1, K + 1):
                         m = n - k
                         if m >= 0:
-                            ga[bi, n, k - 1] = -v * y[bi, m]
+                            ga[bi, n, k - 1] = -v * yb[m]
                         else:
                             ga[bi, n, k - 1] = -v * zi[bi, -m - 1]
             for j in range(1, K + 1):
-                s = 0.0
+                s = zero
                 for n in range(0, min(K - j + 1, T)):
-                    s -= gx[bi, n] * a[bi, n, n + j - 1]
+                    s -= gxb[n] * ab[n, n + j - 1]
                 gzi[bi, j - 1] = s
 
 
-def _set_numba_threads() -> None:
-    limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
-    n = max(1, min(torch.get_num_threads(), limit))
-    if numba.get_num_threads() != n:
-        numba.set_num_threads(n)
+_POOL: ThreadPoolExecutor | None = None
+_PARALLEL_MIN_WORK = 1 << 16
+
+
+def _run_rows(kern: Any, batched: list[np.ndarray], *extra: Any) -> None:
+    """Run ``kern(*batched, *extra)``, the batch (first axis) split over torch's threads."""
+    global _POOL
+    B = batched[0].shape[0]
+    work = batched[0].size * max(1, batched[1].shape[-1])
+    n = min(torch.get_num_threads(), B)
+    if n <= 1 or work < _PARALLEL_MIN_WORK:
+        kern(*batched, *extra)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+    bounds = [round(i * B / n) for i in range(n + 1)]
+    futures = [
+        _POOL.submit(kern, *[arr[lo:hi] for arr in batched], *extra)
+        for lo, hi in itertools.pairwise(bounds)
+        if hi > lo
+    ]
+    for f in futures:
+        f.result()
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,14 +397,21 @@ def _allpole_torch(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
     B, T = x.shape
     tv = a.ndim == 3
     K = a.shape[-1]
+    out_dtype = x.dtype
+    # the chunk transitions and boundary states are computed in float64: in float32 the products
+    # of companion matrices of poles near the unit circle lose ~10x accuracy against the
+    # sequential recursion; the final in-chunk pass runs in the input dtype from those states.
+    x64 = x.to(torch.float64)
+    a64 = a.to(torch.float64)
+    zi64 = zi.to(torch.float64)
     L = max(1, math.ceil(math.sqrt(T)))
     C = math.ceil(T / L)
     pad = C * L - T
-    xc = F.pad(x, (0, pad)).reshape(B, C, L)
-    ac = F.pad(a, (0, 0, 0, pad)).reshape(B, C, L, K) if tv else a[:, None, :]
+    xc = F.pad(x64, (0, pad)).reshape(B, C, L)
+    ac = F.pad(a64, (0, 0, 0, pad)).reshape(B, C, L, K) if tv else a64[:, None, :]
     # phase A: zero-state end states v and transition matrices M of every chunk
-    v = x.new_zeros(B, C, K)
-    M = torch.eye(K, dtype=x.dtype, device=x.device).expand(B, C if tv else 1, K, K)
+    v = x64.new_zeros(B, C, K)
+    M = torch.eye(K, dtype=torch.float64, device=x.device).expand(B, C if tv else 1, K, K)
     for n in range(L):
         al = ac[:, :, n, :] if tv else ac
         yn = xc[:, :, n] - (al * v).sum(-1)
@@ -308,8 +427,10 @@ def _allpole_torch(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
         vn = torch.cat([vs[:, :d], (Ms[:, d:] @ vs[:, :-d, :, None])[..., 0] + vs[:, d:]], dim=1)
         Ms, vs = Mn, vn
         d *= 2
-    after = (Ms @ zi[:, None, :, None])[..., 0] + vs
-    s = torch.cat([zi[:, None, :], after[:, :-1]], dim=1)
+    after = (Ms @ zi64[:, None, :, None])[..., 0] + vs
+    s = torch.cat([zi64[:, None, :], after[:, :-1]], dim=1).to(out_dtype)
+    xc = xc.to(out_dtype)
+    ac = ac.to(out_dtype)
     # phase C: every chunk from its true initial state
     out = []
     for n in range(L):
@@ -324,10 +445,9 @@ def _forward_kernel(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
     if x.shape[-1] == 0:
         return x.clone()
     if _use_numba(x):
-        _set_numba_threads()
         y = torch.empty_like(x)
         kern = _nb_fwd_tv if a.ndim == 3 else _nb_fwd_ti
-        kern(x.detach().numpy(), a.detach().numpy(), zi.detach().numpy(), y.numpy())
+        _run_rows(kern, [x.detach().numpy(), a.detach().numpy(), zi.detach().numpy(), y.numpy()])
         return y
     return _allpole_torch(x, a, zi)
 
@@ -410,20 +530,33 @@ class _AllPole(torch.autograd.Function):
         if torch.is_grad_enabled() or not _use_numba(g):
             gx, ga, gzi = _backward_graph(g.contiguous(), a, zi, y, needs)  # type: ignore[arg-type]
             return gx, ga, gzi
-        _set_numba_threads()
         g = g.contiguous()
         gx = torch.empty_like(g)
         ga = torch.zeros_like(a)
         gzi = torch.empty_like(zi)
         kern = _nb_bwd_tv if a.ndim == 3 else _nb_bwd_ti
-        kern(g.detach().numpy(), a.detach().numpy(), y.detach().numpy(), zi.detach().numpy(),
-             gx.numpy(), ga.numpy(), gzi.numpy(), bool(needs[1]))
+        arrays = [g.detach().numpy(), a.detach().numpy(), y.detach().numpy(),
+                  zi.detach().numpy(), gx.numpy(), ga.numpy(), gzi.numpy()]
+        _run_rows(kern, arrays, bool(needs[1]))
         return (gx if needs[0] else None), (ga if needs[1] else None), (gzi if needs[2] else None)
 
 
 # --------------------------------------------------------------------------------------------
 # public functions
 # --------------------------------------------------------------------------------------------
+
+
+def _broadcast_shapes(*shapes: tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    """numpy broadcasting of shapes (torch.broadcast_shapes is slow for tiny calls)."""
+    n = max(len(sh) for sh in shapes)
+    out = [1] * n
+    for sh in shapes:
+        for i, d in enumerate(sh, start=n - len(sh)):
+            if d != 1:
+                if out[i] not in (1, d):
+                    raise ValueError(f"shapes {shapes} do not broadcast")
+                out[i] = d
+    return tuple(out)
 
 
 def _common_dtype(*ts: Tensor) -> torch.dtype:
@@ -484,8 +617,8 @@ def allpole(x: Tensor, a: Tensor, zi: Tensor | None = None) -> Tensor:
     a_lead = a.shape[:-2] if tv else a.shape[:-1]
     lead_shapes = [x.shape[:-1], a_lead] + ([zi.shape[:-1]] if zi is not None else [])
     try:
-        lead = torch.broadcast_shapes(*lead_shapes)
-    except RuntimeError as exc:
+        lead = _broadcast_shapes(*lead_shapes)
+    except ValueError as exc:
         raise InputError(
             f"leading dimensions of x {tuple(x.shape)}, a {tuple(a.shape)}"
             + (f", zi {tuple(zi.shape)}" if zi is not None else "")
