@@ -200,6 +200,31 @@ def align(
              seed=seed, device=device)
 
 
+@app.command()
+def landscape(
+    task: Annotated[str, typer.Option(
+        "--task", help="Recipe: reverb, match, style, align or gain.")] = "reverb",
+    params: Annotated[str, typer.Option(
+        "--params", help="One or two parameter names, a,b (default: the recipe's pair).")] = "",
+    out: OutOpt = Path("diffdsp_landscape"),
+    config: Annotated[str, typer.Option(
+        "--config", help="Overrides: a JSON object or a JSON file (losses, points, grid, "
+        "truth, perturbations, ...).")] = "",
+    quick: Annotated[bool, typer.Option("--quick", help="Coarse grids (for tests).")] = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Loss landscapes of a built-in recipe; write DIR/landscape.json, landscape.png, report."""
+    from diffdsp.tasks import landscape as landscape_task
+
+    run_task(landscape_task.run, quiet=quiet, json_out=json_out, threads=threads, task=task,
+             params=params or None, out_dir=out, config=config or None, seed=seed, quick=quick,
+             device=device)
+
+
 def cli_reference() -> str:
     """The command reference in Markdown, generated from the typer app (``docs/cli.md``)."""
     import typer.main

@@ -568,8 +568,8 @@ def fit_alignment(
         segment: segment length in samples for the time-domain losses (>= 2048).
         batch_size: segments per step for the time-domain losses.
         starts: random starts of the spectral fit (default 32).
-        time_budget_s: wall-time limit of the gradient stages (default: about 2 s per second of
-            48 kHz audio, at least 10 s).
+        time_budget_s: wall-time cap of the gradient stages, shared between them (default:
+            120 s + 4 s per second of 48 kHz audio; the step counts normally stop them first).
         max_delay_s: largest bulk delay searched, in seconds.
         seed: random seed (initialisation, mini-batches).
         progress: ``progress(stage, step, total, loss)`` callback.
@@ -639,7 +639,11 @@ def _fit_alignment(
             raise InputError(f"{name} is silent (all samples are 0): nothing to align")
     gen = torch.Generator().manual_seed(int(seed))
     seconds48 = n / sample_rate * (sample_rate / 48000.0)
-    budget = time_budget_s if time_budget_s is not None else max(10.0, 2.0 * seconds48)
+    # the stages are limited by their step counts (the fit costs about the same whatever the
+    # length: the spectral stages work on a fixed frequency grid, the time-domain ones on
+    # excerpts); the wall-time budget is only a cap (generous by default, so that a loaded
+    # machine does not change the result)
+    budget = time_budget_s if time_budget_s is not None else 120.0 + 4.0 * seconds48
     n2, n1 = order // 2, order % 2
 
     # 1. bulk delay and polarity ------------------------------------------------------------
@@ -827,7 +831,8 @@ def _measure_group_delay(
 
 
 def _group_delay_design(
-    x: Tensor, y: Tensor, *, sample_rate: int, n2: int, n1: int, nperseg: int
+    x: Tensor, y: Tensor, *, sample_rate: int, n2: int, n1: int, nperseg: int,
+    first_order_first: bool = False,
 ) -> tuple[_Design, int]:
     """Initial design from the measured group delay (greedy peak picking).
 
@@ -835,8 +840,9 @@ def _group_delay_design(
     integer advance of the pre-delayed dry plus the Thiran fraction); then each second-order
     section is placed at the largest remaining group-delay peak with ``R = (h - 1) / (h + 1)``
     from its height ``h`` (a pole of radius R gives a peak of ``(1 + R) / (1 - R)`` samples), and
-    its closed-form group delay is subtracted. Sections with no peak left are parked at the band
-    edges.
+    its closed-form group delay is subtracted; a first-order section takes the remaining
+    low-frequency delay (before the second-order ones with ``first_order_first``). Sections with
+    no peak left are parked at the band edges.
     """
     freqs, tau, weight = _measure_group_delay(x, y, sample_rate=sample_rate, nperseg=nperseg)
     f_hi = _fmax(sample_rate)
@@ -852,34 +858,40 @@ def _group_delay_design(
     delta = min(max(base + j, 0.5), 1.5)
     thiran = ap.thiran1_sos(torch.tensor([delta], dtype=torch.float64))
     res_tau = tau + j - ap.allpass_group_delay(thiran, freqs, sample_rate=sample_rate)
-    radius, cutoff = [], []
-    for i in range(n2):
-        cand = torch.where(valid, res_tau, torch.full_like(res_tau, -math.inf))
-        k = int(torch.argmax(cand))
-        h = float(cand[k])
-        if h > 1.5:
-            r = min(max((h - 1.0) / (h + 1.0), 0.3), 0.995)
-            fc = float(freqs[k])
-        else:  # nothing left: park near the band edges, nearly transparent there
-            r, fc = 0.98, (f_hi * 0.95 if i % 2 == 0 else F_MIN_HZ * 1.5)
-        fc = min(max(fc, F_MIN_HZ * 1.01), f_hi * 0.99)
-        radius.append(r)
-        cutoff.append(fc)
-        sec = ap.allpass2_sos(torch.tensor([r], dtype=torch.float64),
-                              torch.tensor([fc], dtype=torch.float64), sample_rate=sample_rate)
-        res_tau = res_tau - ap.allpass_group_delay(sec, freqs, sample_rate=sample_rate)
-    cut1 = []
+    radius: list[float] = []
+    cutoff: list[float] = []
+    cut1: list[float] = []
     low = valid & (freqs < 1000.0)
-    for _ in range(n1):
-        d = float((res_tau[low] * weight[low]).sum() / weight[low].sum()) if bool(
-            low.any()) else 0.0
-        if d > 0.05:
-            kk = (1.0 - d) / (1.0 + d)
-            t = (1.0 + kk) / (1.0 - kk)
-            fc1 = math.atan(t) * sample_rate / math.pi
+    plan = ["1"] * n1 + ["2"] * n2 if first_order_first else ["2"] * n2 + ["1"] * n1
+    for kind in plan:
+        if kind == "2":
+            cand = torch.where(valid, res_tau, torch.full_like(res_tau, -math.inf))
+            k = int(torch.argmax(cand))
+            h = float(cand[k])
+            if h > 1.5:
+                r = min(max((h - 1.0) / (h + 1.0), 0.3), 0.995)
+                fc = float(freqs[k])
+            else:  # nothing left: park near the band edges, nearly transparent there
+                r, fc = 0.98, (f_hi * 0.95 if len(radius) % 2 == 0 else F_MIN_HZ * 1.5)
+            fc = min(max(fc, F_MIN_HZ * 1.01), f_hi * 0.99)
+            radius.append(r)
+            cutoff.append(fc)
+            sec = ap.allpass2_sos(torch.tensor([r], dtype=torch.float64),
+                                  torch.tensor([fc], dtype=torch.float64),
+                                  sample_rate=sample_rate)
         else:
-            fc1 = f_hi * 0.99
-        cut1.append(min(max(fc1, F_MIN_HZ * 1.01), f_hi * 0.99))
+            d = float((res_tau[low] * weight[low]).sum() / weight[low].sum()) if bool(
+                low.any()) else 0.0
+            if d > 0.05:  # DC group delay of (k + z^-1) / (1 + k z^-1) is (1 - k) / (1 + k)
+                kk = (1.0 - d) / (1.0 + d)
+                fc1 = math.atan((1.0 + kk) / (1.0 - kk)) * sample_rate / math.pi
+            else:
+                fc1 = f_hi * 0.99
+            fc1 = min(max(fc1, F_MIN_HZ * 1.01), f_hi * 0.99)
+            cut1.append(fc1)
+            sec = ap.allpass1_sos(torch.tensor([fc1], dtype=torch.float64),
+                                  sample_rate=sample_rate)
+        res_tau = res_tau - ap.allpass_group_delay(sec, freqs, sample_rate=sample_rate)
     f64 = torch.float64
     design = _Design(
         delta=torch.tensor([delta], dtype=f64),
@@ -928,24 +940,31 @@ def _fit_spectral_inner(
     pols = torch.full((starts, 1), float(pol))
     pols[starts - starts // 4 :] = -float(pol)  # a quarter of the starts try the other sign
     # group-delay initialisations (both polarities), and jittered copies
-    gd, j = _group_delay_design(x, y, sample_rate=sample_rate, n2=n2, n1=n1,
-                                nperseg=nper_fine)
-    n_gd = min(4, starts)
-    gds = [gd]
-    for _ in range(n_gd - 1):
-        gds.append(_Design(
-            delta=gd.delta, radius=(gd.radius + 0.05 * torch.randn(n2, generator=gen,
-                                    dtype=torch.float64)).clamp(0.2, 0.995),
-            cutoff_hz=gd.cutoff_hz * torch.exp(0.1 * torch.randn(n2, generator=gen,
-                                               dtype=torch.float64)),
-            warp=gd.warp, cutoff1_hz=gd.cutoff1_hz, warp1=gd.warp1))
+    gd_a, j = _group_delay_design(x, y, sample_rate=sample_rate, n2=n2, n1=n1,
+                                  nperseg=nper_fine)
+    gd_b, _ = _group_delay_design(x, y, sample_rate=sample_rate, n2=n2, n1=n1,
+                                  nperseg=nper_fine, first_order_first=True)
+    n_gd = min(8 if n1 else 4, starts)
+    gds = []
+    for i in range(n_gd):
+        base = gd_b if (n1 and (i // 2) % 2 == 1) else gd_a
+        if i >= 4:  # jittered copies
+            base = _Design(
+                delta=base.delta,
+                radius=(base.radius + 0.05 * torch.randn(n2, generator=gen,
+                                                         dtype=torch.float64)).clamp(0.2, 0.995),
+                cutoff_hz=base.cutoff_hz * torch.exp(
+                    0.1 * torch.randn(n2, generator=gen, dtype=torch.float64)),
+                warp=base.warp, cutoff1_hz=base.cutoff1_hz, warp1=base.warp1)
+        gds.append(base)
     stacked = _stack_designs(gds)
     for k in _KEYS:
         getattr(rand, k)[:n_gd] = getattr(stacked, k)
     shifts[: max(n_gd, starts // 2)] = float(j)
-    pols[:n_gd] = float(pol)
-    if n_gd > 1:
-        pols[1] = -float(pol)
+    # the group-delay starts try both polarities (the cross-correlation sign can be misled by
+    # an all-pass that inverts most of the band)
+    pols[:n_gd] = float(pol) * torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(n_gd)])[
+        :, None]
     init = _Design(*(getattr(rand, k).float() for k in _KEYS))
     # keep cut-offs inside the parameter range
     f_hi = _fmax(sample_rate)
