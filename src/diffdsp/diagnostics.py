@@ -56,6 +56,7 @@ __all__ = [
     "gradient_direction",
     "grid_values",
     "landscape",
+    "landscapes",
     "roughness",
     "sensitivity",
 ]
@@ -503,6 +504,48 @@ def landscape(
         Dal Santo et al., tutorial 2025, "Choosing the right loss" (landscapes over T60 at DC x
         crossover frequency, 25 feedback-matrix perturbations); Uzrad et al., DiffMoog, Fig. 7.
     """
+    return landscapes(render, {"loss": loss}, target, grid, ranges=ranges, reference=reference,
+                      truth=truth, perturb=perturb, repeats=repeats, batch_size=batch_size,
+                      seed=seed, dtype=dtype, device=device, minima_tol=minima_tol,
+                      progress=progress, settings=settings)["loss"]
+
+
+def landscapes(
+    render: Render,
+    losses: Mapping[str, LossFn],
+    target: Tensor,
+    grid: Mapping[str, Tensor | Sequence[float] | int],
+    *,
+    ranges: Mapping[str, ParamRange],
+    reference: Mapping[str, float | Tensor] | None = None,
+    truth: Mapping[str, float] | None = None,
+    perturb: Perturb | None = None,
+    repeats: int = 1,
+    batch_size: int = 256,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    minima_tol: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, LandscapeResult]:
+    """Landscapes of several losses at once: each batch is rendered once and scored by all.
+
+    Same arguments as :func:`landscape`, with ``losses`` (``name -> loss``) instead of ``loss``;
+    returns ``name -> LandscapeResult`` (``seconds`` is the shared wall time).
+
+    Examples:
+        >>> r = {"gain": ParamRange(0.0, 2.0)}
+        >>> x = torch.randn(64)
+        >>> res = landscapes(lambda p: p["gain"][:, None] * x,
+        ...                  {"l2": lambda a, b: ((a - b) ** 2).mean(-1),
+        ...                   "l1": lambda a, b: (a - b).abs().mean(-1)}, x, {"gain": 5}, ranges=r)
+        >>> {k: v.argmin for k, v in res.items()}
+        {'l2': {'gain': 1.0}, 'l1': {'gain': 1.0}}
+
+    References:
+        Dal Santo et al., tutorial 2025, "Choosing the right loss".
+    """
     t0 = time.perf_counter()
     axes = _resolve_grid(grid, ranges)
     ref = _check_names(reference, ranges, "reference")
@@ -537,7 +580,9 @@ def landscape(
              for n, r in ranges.items() if n not in names and n not in stacked}
     axis_t = [v.to(dev, dtype) for _, v in axes]
     total = repeats * n_points
-    out = torch.empty(total, dtype=torch.float64)
+    if not losses:
+        raise InputError("losses must name at least one loss, got none")
+    outs = {name: torch.empty(total, dtype=torch.float64) for name in losses}
     with torch.no_grad():
         for start in range(0, total, batch_size):
             idx = torch.arange(start, min(total, start + batch_size), device=dev)
@@ -558,11 +603,35 @@ def landscape(
             if pred.shape[0] != b:
                 raise InputError(f"render must return (batch, ..., time) with batch {b}, got "
                                  f"{tuple(pred.shape)}")
-            val = _per_item(loss(pred, _match_target(target.to(pred.dtype), pred)), b)
-            out[start:start + b] = val.detach().to("cpu", torch.float64)
+            tgt = _match_target(target.to(pred.dtype), pred)
+            for name, fn in losses.items():
+                val = _per_item(fn(pred, tgt), b)
+                outs[name][start:start + b] = val.detach().to("cpu", torch.float64)
             if progress is not None:
                 progress(start + b, total)
-    runs = out.reshape(repeats, *sizes)
+    seconds = time.perf_counter() - t0
+    scales = [_axis_scale(ranges[n], vals) for n, vals in axes]
+    truth_out: dict[str, float | None] = {
+        n: (float(tru[n]) if n in tru else float(torch.as_tensor(ref[n])) if n in ref else None)
+        for n in names
+    }
+    info = {"repeats": repeats, "batch_size": batch_size, "seed": seed,
+            "reference": {n: float(x) for n, x in fixed.items()},
+            "perturbed": sorted(stacked), "dtype": str(dtype).replace("torch.", ""),
+            "device": str(dev), "losses_evaluated_together": list(losses)}
+    info.update(dict(settings or {}))
+    return {name: _summarise(outs[name].reshape(repeats, *sizes), axes, ranges, scales,
+                             truth_out, minima_tol, seconds, {"loss": name, **info})
+            for name in losses}
+
+
+def _summarise(
+    runs: Tensor, axes: list[tuple[str, Tensor]], ranges: Mapping[str, ParamRange],
+    scales: list[str], truth_out: dict[str, float | None], minima_tol: float | None,
+    seconds: float, info: dict[str, Any],
+) -> LandscapeResult:
+    names = [a for a, _ in axes]
+    repeats = int(runs.shape[0])
     nonfinite = int((~runs.isfinite()).sum())
     if repeats > 1:
         clean = torch.where(runs.isfinite(), runs, torch.tensor(float("nan"), dtype=runs.dtype))
@@ -576,11 +645,6 @@ def landscape(
     tol = minima_tol
     if tol is None:
         tol = 1e-6 * float(finite.max() - finite.min()) if finite.size else 0.0
-    scales = [_axis_scale(ranges[n], vals) for n, vals in axes]
-    truth_out: dict[str, float | None] = {
-        n: (float(tru[n]) if n in tru else float(torch.as_tensor(ref[n])) if n in ref else None)
-        for n in names
-    }
     argmin = argmin_index = argmin_error = argmin_steps = None
     if finite.size:
         flat = int(np.argmin(np.where(np.isfinite(vmed), vmed, np.inf)))
@@ -596,11 +660,6 @@ def landscape(
     per_axis = {n: _lines_minima(vmed, i, tol) for i, n in enumerate(names)}
     rough = {n: roughness(vmed, axis=i) for i, n in enumerate(names)}
     minima_runs = [count_local_minima(runs[k], tol=minima_tol) for k in range(repeats)]
-    info = {"repeats": repeats, "batch_size": batch_size, "seed": seed,
-            "reference": {n: float(x) for n, x in fixed.items()},
-            "perturbed": sorted(stacked), "dtype": str(dtype).replace("torch.", ""),
-            "device": str(dev)}
-    info.update(dict(settings or {}))
     return LandscapeResult(
         names=names, axes=[vals.tolist() for _, vals in axes],
         units=[ranges[n].unit for n in names], scales=scales, loss=med, runs=runs, q25=q25,
@@ -608,7 +667,7 @@ def landscape(
         argmin_error=argmin_error, argmin_steps=argmin_steps,
         local_minima=count_local_minima(vmed, tol=tol), local_minima_per_axis=per_axis,
         local_minima_runs=minima_runs, roughness=rough, n_nonfinite=nonfinite,
-        seconds=time.perf_counter() - t0, settings=info,
+        seconds=seconds, settings=info,
     )
 
 
