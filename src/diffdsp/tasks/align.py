@@ -386,7 +386,7 @@ class BiasNet(nn.Module):
     Examples:
         >>> net = BiasNet(3)
         >>> net().shape, sum(p.numel() for p in net.parameters())
-        (torch.Size([3]), 691587)
+        (torch.Size([3]), 691459)
 
     References:
         Bargum et al., DAFx 2023, sec. 4; Pepe et al., TASLP 2022; Sitzmann et al., NeurIPS 2020.
@@ -584,8 +584,9 @@ def fit_alignment(
         >>> from diffdsp.functional.iir import sosfilt
         >>> x = torch.randn(1, 48000, generator=torch.Generator().manual_seed(0))
         >>> sos = ap.allpass2_sos(0.9, 300.0, sample_rate=48000)[None]
-        >>> res = fit_alignment(x, sosfilt(sos, x), sample_rate=48000, order=2, steps=200)
-        >>> res.before["esr"] > 0.5, res.after["esr"] < 0.01
+        >>> res = fit_alignment(x, sosfilt(sos, x), sample_rate=48000, order=2, steps=100,
+        ...                     starts=8)
+        >>> bool(res.after["esr"] < res.before["esr"] / 10), res.chosen.startswith("allpass")
         (True, True)
 
     References:
@@ -1295,7 +1296,7 @@ def demo(out_dir: Path, *, quick: bool, seed: int, progress: Progress | None) ->
     save_audio(out / "dry.wav", x, 48000)
     save_audio(out / "wet.wav", wet, 48000)
     res = run(out / "dry.wav", out / "wet.wav", out / "fit", seed=seed, progress=progress,
-              steps=150 if quick else None)
+              steps=80 if quick else None)
     for s in res.sections:
         s.images = [(f"fit/{p}", c) for p, c in s.images]
         s.audio = [("dry", "dry.wav"), ("wet", "wet.wav")] + [
