@@ -361,6 +361,82 @@ if _HAVE_NUMBA:
                     s -= gxb[n] * ab[n, n + j - 1]
                 gzi[bi, j - 1] = s
 
+    @numba.njit(**_JIT)
+    def _nb_biquad_fwd(x, b, a, zadd, y):  # type: ignore[no-untyped-def]  # pragma: no cover
+        # Direct form I with float64 state: y[n] = b.x[n-0..2] (+ zadd at n = 0, 1) - a.y[n-1..2]
+        B, T = x.shape
+        for bi in range(B):
+            b0 = np.float64(b[bi, 0])
+            b1 = np.float64(b[bi, 1])
+            b2 = np.float64(b[bi, 2])
+            a1 = np.float64(a[bi, 0])
+            a2 = np.float64(a[bi, 1])
+            x1 = 0.0
+            x2 = 0.0
+            y1 = 0.0
+            y2 = 0.0
+            xb = x[bi]
+            yb = y[bi]
+            for n in range(T):
+                x0 = np.float64(xb[n])
+                w = b0 * x0 + b1 * x1 + b2 * x2
+                if n < 2:
+                    w += np.float64(zadd[bi, n])
+                v = (w - a2 * y2) - a1 * y1
+                yb[n] = v
+                x2 = x1
+                x1 = x0
+                y2 = y1
+                y1 = v
+
+    @numba.njit(**_JIT)
+    def _nb_biquad_bwd(g, x, y, b, a, gx, gb, ga, gz, need_c):  # type: ignore[no-untyped-def]  # pragma: no cover
+        # adjoint: gw[n] = g[n] - a1 gw[n+1] - a2 gw[n+2]; gx[n] = sum_k b_k gw[n+k];
+        # gb[k] = sum_n gw[n] x[n-k]; ga[k-1] = -sum_n gw[n] y[n-k]; gz[j] = gw[j]
+        B, T = g.shape
+        for bi in range(B):
+            b0 = np.float64(b[bi, 0])
+            b1 = np.float64(b[bi, 1])
+            b2 = np.float64(b[bi, 2])
+            a1 = np.float64(a[bi, 0])
+            a2 = np.float64(a[bi, 1])
+            w1 = 0.0
+            w2 = 0.0
+            sb0 = 0.0
+            sb1 = 0.0
+            sb2 = 0.0
+            sa1 = 0.0
+            sa2 = 0.0
+            gb_ = g[bi]
+            xb = x[bi]
+            yb = y[bi]
+            gxb = gx[bi]
+            for n in range(T - 1, -1, -1):
+                w0 = (np.float64(gb_[n]) - a2 * w2) - a1 * w1
+                gxb[n] = b0 * w0 + b1 * w1 + b2 * w2
+                if need_c:
+                    sb0 += w0 * xb[n]
+                    if n >= 1:
+                        sb1 += w0 * xb[n - 1]
+                        sa1 -= w0 * yb[n - 1]
+                    if n >= 2:
+                        sb2 += w0 * xb[n - 2]
+                        sa2 -= w0 * yb[n - 2]
+                if n < 2:
+                    gz[bi, n] = w0
+                w2 = w1
+                w1 = w0
+            if T < 2:
+                gz[bi, 1] = 0.0
+                if T < 1:
+                    gz[bi, 0] = 0.0
+            gb[bi, 0] = sb0
+            gb[bi, 1] = sb1
+            gb[bi, 2] = sb2
+            ga[bi, 0] = sa1
+            ga[bi, 1] = sa2
+
+
 
 _POOL: ThreadPoolExecutor | None = None
 _PARALLEL_MIN_WORK = 1 << 16
@@ -693,6 +769,100 @@ def _fir(b: Tensor, x: Tensor, tv: bool) -> Tensor:
     return out
 
 
+def _shift_right(x: Tensor, k: int) -> Tensor:
+    """``x[n-k]`` (zeros before the start)."""
+    return F.pad(x, (k, 0))[..., : x.shape[-1]] if k else x
+
+
+def _shift_left(x: Tensor, k: int) -> Tensor:
+    """``x[n+k]`` (zeros after the end)."""
+    return F.pad(x, (0, k))[..., k:] if k else x
+
+
+class _Biquad(torch.autograd.Function):
+    """One time-invariant second-order section on flat (B, T) tensors.
+
+    ``y[n] = b0 x[n] + b1 x[n-1] + b2 x[n-2] + zadd[n] - a1 y[n-1] - a2 y[n-2]`` with ``zadd``
+    non-zero at n = 0, 1 only (scipy's TDF-II state). The numba kernel keeps the recursion in
+    float64 registers, so float32 sections are as accurate as their float32 coefficients allow.
+    """
+
+    @staticmethod
+    def forward(x: Tensor, b: Tensor, a: Tensor, zadd: Tensor) -> Tensor:
+        x, b, a, zadd = x.contiguous(), b.contiguous(), a.contiguous(), zadd.contiguous()
+        T = x.shape[-1]
+        if T == 0:
+            return x.clone()
+        if _use_numba(x):
+            y = torch.empty_like(x)
+            _run_rows(_nb_biquad_fwd, [x.detach().numpy(), b.detach().numpy(),
+                                       a.detach().numpy(), zadd.detach().numpy(), y.numpy()])
+            return y
+        w = _fir(b, x, False)
+        w = w + F.pad(zadd[:, : min(2, T)], (0, T - min(2, T)))
+        return _forward_kernel(w, a, x.new_zeros(x.shape[0], 2))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        x, b, a, _ = inputs
+        ctx.save_for_backward(x, b, a, output)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, b, a, y = ctx.saved_tensors
+        needs = [bool(n) for n in ctx.needs_input_grad]
+        B, T = g.shape
+        if T == 0:
+            return (g.clone() if needs[0] else None,
+                    torch.zeros_like(b) if needs[1] else None,
+                    torch.zeros_like(a) if needs[2] else None,
+                    g.new_zeros(B, 2) if needs[3] else None)
+        if torch.is_grad_enabled() or not _use_numba(g):
+            gw = _AllPole.apply(g.flip(-1), a, g.new_zeros(B, 2)).flip(-1)
+            gx = gb = ga = gz = None
+            if needs[0]:
+                gx = sum(b[:, k : k + 1] * _shift_left(gw, k) for k in range(3))
+            if needs[1]:
+                gb = torch.stack([(gw * _shift_right(x, k)).sum(-1) for k in range(3)], dim=-1)
+            if needs[2]:
+                ga = -torch.stack([(gw * _shift_right(y, k)).sum(-1) for k in (1, 2)], dim=-1)
+            if needs[3]:
+                gz = F.pad(gw[:, :2], (0, 2 - min(2, T)))
+            return gx, gb, ga, gz
+        g = g.contiguous()
+        gx_t = torch.empty_like(g)
+        gb_t = torch.empty_like(b)
+        ga_t = torch.empty_like(a)
+        gz_t = g.new_empty(B, 2)
+        arrays = [g.detach().numpy(), x.detach().numpy(), y.detach().numpy(), b.detach().numpy(),
+                  a.detach().numpy(), gx_t.numpy(), gb_t.numpy(), ga_t.numpy(), gz_t.numpy()]
+        _run_rows(_nb_biquad_bwd, arrays, bool(needs[1] or needs[2]))
+        return (gx_t if needs[0] else None, gb_t if needs[1] else None,
+                ga_t if needs[2] else None, gz_t if needs[3] else None)
+
+
+def _biquad_filter(b: Tensor, a: Tensor, x: Tensor, zadd: Tensor | None) -> Tensor:
+    """Time-invariant section(s): b (..., 3), a (..., 2) normalised, x (..., T), zadd (..., 2)."""
+    T = x.shape[-1]
+    shapes = [x.shape[:-1], b.shape[:-1], a.shape[:-1]] + (
+        [zadd.shape[:-1]] if zadd is not None else []
+    )
+    try:
+        lead = _broadcast_shapes(*shapes)
+    except ValueError as exc:
+        raise InputError(
+            f"leading dimensions of x {tuple(x.shape)} and the coefficients "
+            f"{tuple(b.shape)}, {tuple(a.shape)} do not broadcast"
+        ) from exc
+    B = math.prod(lead)
+    xf = x.expand(*lead, T).reshape(B, T)
+    bf = b.expand(*lead, 3).reshape(B, 3)
+    af = a.expand(*lead, 2).reshape(B, 2)
+    zf = zadd.expand(*lead, 2).reshape(B, 2) if zadd is not None else x.new_zeros(B, 2)
+    y = _Biquad.apply(xf, bf, af, zf)
+    return check_finite(y.reshape(*lead, T), "sosfilt output (unstable section?)")
+
+
 def lfilter(b: Tensor, a: Tensor, x: Tensor, zi: Tensor | None = None) -> Tensor:
     """Filter ``x`` with the rational transfer function ``B(z)/A(z)`` (scipy argument order).
 
@@ -745,9 +915,6 @@ def lfilter(b: Tensor, a: Tensor, x: Tensor, zi: Tensor | None = None) -> Tensor
     if tv_a and not tv_b:
         b = b.unsqueeze(-2)
         tv_b = True
-    b = b / (a0.unsqueeze(-2) if tv_b and not tv_a else a0)
-    a_rest = a[..., 1:] / a0
-    w = _fir(b, x, tv_b)
     n_state = max(a.shape[-1], b.shape[-1]) - 1
     if zi is not None:
         check_tensor(zi, "zi", min_ndim=1)
@@ -755,6 +922,15 @@ def lfilter(b: Tensor, a: Tensor, x: Tensor, zi: Tensor | None = None) -> Tensor
             raise InputError(
                 f"zi must have shape (..., max(na, nb) - 1 = {n_state}), got {tuple(zi.shape)}"
             )
+    b = b / (a0.unsqueeze(-2) if tv_b and not tv_a else a0)
+    a_rest = a[..., 1:] / a0
+    if not tv_a and not tv_b and b.shape[-1] <= 3 and a.shape[-1] <= 3:
+        # fused second-order kernel (float64 state): the biquad / first-order case
+        zadd = None if zi is None else F.pad(zi.to(dtype), (0, 2 - n_state))
+        return _biquad_filter(F.pad(b, (0, 3 - b.shape[-1])),
+                              F.pad(a_rest, (0, 3 - a.shape[-1])), x, zadd)
+    w = _fir(b, x, tv_b)
+    if zi is not None:
         m = min(n_state, T)
         w = w + F.pad(zi.to(dtype)[..., :m], (0, T - m))
     if a_rest.shape[-1] == 0:
@@ -805,7 +981,19 @@ def sosfilt(sos: Tensor, x: Tensor, zi: Tensor | None = None) -> Tensor:
             raise InputError(
                 f"zi must have shape (..., n_sections={n_sec}, 2), got {tuple(zi.shape)}"
             )
+    tv = sos.ndim == x.ndim + 2
     y = x
+    if not tv:
+        dtype = _common_dtype(sos, x)
+        sos = sos.to(dtype)
+        y = x.to(dtype)
+        a0 = sos[..., 3:4]
+        bs = sos[..., :3] / a0
+        as_ = sos[..., 4:] / a0
+        for s in range(n_sec):
+            zs = zi[..., s, :].to(dtype) if zi is not None else None
+            y = _biquad_filter(bs[..., s, :], as_[..., s, :], y, zs)
+        return y
     for s in range(n_sec):
         sec = sos[..., s, :]
         zs = zi[..., s, :] if zi is not None else None
