@@ -120,14 +120,15 @@ class FrequencyGrid(nn.Module):
     def polyval(self, coeffs: Tensor) -> Tensor:
         """``sum_k c_k z^{-k}`` on the grid for polynomials ``(..., K)``; returns ``(M, ...)``.
 
-        Uses ``rfft(c_k gamma^k, nfft)``, exact for ``K <= nfft``.
+        Uses ``rfft(c_k gamma^k, nfft)``, exact for ``K <= nfft``; the result has the complex
+        dtype matching ``coeffs`` (float64 coefficients give complex128).
         """
         kk = coeffs.shape[-1]
         if kk > self.nfft:
             raise InputError(f"polynomial of length {kk} does not fit nfft={self.nfft}")
         scale = torch.exp(self.log_gamma * torch.arange(kk, dtype=torch.float64)).to(coeffs.dtype)
         spec = torch.fft.rfft(coeffs * scale.to(coeffs.device), n=self.nfft, dim=-1)
-        return spec.movedim(-1, 0).to(self.complex_dtype)
+        return spec.movedim(-1, 0)
 
     def extra_repr(self) -> str:
         return (f"nfft={self.nfft}, sample_rate={self.sample_rate}, "

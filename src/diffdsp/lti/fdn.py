@@ -12,9 +12,10 @@ Attenuation (``attenuation=``):
 - ``"lowpass"``: ``Gamma_i = g_i (1 - p) / (1 - p z^-1)``, ``g_i`` from the T60 at DC and the pole
   ``p = exp(-2 pi f_c / fs)`` from the cutoff (the tutorial's two-parameter filter);
 - ``"geq"``: per-octave-band T60: each line's graphic EQ targets ``-60 m_i / (fs T60_k)`` dB at the
-  band centres (interaction-matrix design, two stages) and its command gains pass through a
-  smooth ``min(., 0)``; every section is then a cut, so the loop gain never exceeds 0 dB and the
-  network is stable by construction whatever the optimiser does.
+  band centres (interaction-matrix design, two stages); the line's filter is then scaled by
+  ``min(1, 1 / max_w |Gamma_i(e^jw)|)`` (maximum over 2048 log-spaced frequencies on the unit
+  circle), so its loop gain never exceeds 0 dB and the network is stable by construction
+  whatever the optimiser does.
 
 The response renders by frequency sampling (:meth:`FDN.impulse_response` ``method="freq"``,
 differentiable) or by the exact time recursion (``method="time"``, for long tails and to verify).
@@ -41,20 +42,9 @@ from diffdsp.lti.systems import GEQ, Delay, Matrix
 from diffdsp.params import inverse_positive_map, positive_map
 
 __all__ = ["FDN", "GEQAttenuation", "HomogeneousAttenuation", "LowpassAttenuation",
-           "build_fdn", "smooth_nonpositive"]
+           "build_fdn"]
 
 _MIN_T60 = 1e-3
-_SOFT_BETA = 8.0  # 1/dB: sharpness of the smooth min(., 0) on command gains
-
-
-def smooth_nonpositive(x: Tensor, beta: float = _SOFT_BETA) -> Tensor:
-    """Smooth ``min(x, 0)``: ``-softplus(-beta x) / beta`` (always < 0, gradient never 0).
-
-    Examples:
-        >>> smooth_nonpositive(torch.tensor([-10.0, 10.0])).tolist()
-        [-10.0, -0.0]
-    """
-    return -torch.nn.functional.softplus(-beta * x) / beta
 
 
 class _Attenuation(LTISystem):
@@ -220,6 +210,10 @@ class GEQAttenuation(_Attenuation):
             self.raw_t60 = nn.Parameter(raw)
         else:
             self.register_buffer("raw_t60", raw)
+        nyq = grid.sample_rate / 2.0
+        self.register_buffer("dense_hz", torch.logspace(
+            0.0, math.log10(0.999 * nyq), 2048, dtype=torch.float64).to(grid.dtype),
+            persistent=False)
 
     @property
     def center_hz(self) -> list[float]:
@@ -231,20 +225,45 @@ class GEQAttenuation(_Attenuation):
         return positive_map(self.raw_t60, _MIN_T60)
 
     def command_gains_db(self) -> Tensor:
-        """``(N, K)`` cut-only command gains of every line's EQ."""
+        """``(N, K)`` command gains of every line's EQ (interaction-matrix design)."""
         target = -60.0 * self.delay_samples.unsqueeze(-1) / (
             self.grid.sample_rate * self.t60_s.unsqueeze(0))
-        return smooth_nonpositive(self.eq.command_gains(target))
+        return self.eq.command_gains(target.to(torch.float64)).to(self.grid.dtype)
+
+    def _gains_and_scale(self) -> tuple[Tensor, Tensor]:
+        """Command gains and the per-line broadband factor ``<= 1`` that caps the peak at 0 dB."""
+        gains = self.command_gains_db()
+        dense = self.dense_hz.to(torch.float64)
+        peak_db = _cascade_peak_db(self.eq, gains.to(torch.float64), dense)
+        scale = torch.pow(10.0, -torch.clamp_min(peak_db, 0.0) / 20.0).to(self.grid.dtype)
+        return gains, scale
+
+    def peak_gain_db(self) -> Tensor:
+        """``(N,)`` largest magnitude of each line's filter on the unit circle, dB (``<= 0``)."""
+        gains, scale = self._gains_and_scale()
+        peak = _cascade_peak_db(self.eq, gains.to(torch.float64), self.dense_hz.to(torch.float64))
+        return peak + 20.0 * torch.log10(scale.to(torch.float64))
 
     def diagonal_response(self) -> Tensor:
-        return self.eq.diagonal_response(self.command_gains_db())
+        gains, scale = self._gains_and_scale()
+        return self.eq.diagonal_response(gains) * scale.to(self.grid.complex_dtype)
 
     def sos(self) -> Tensor:
-        return self.eq.sos(self.command_gains_db())
+        gains, scale = self._gains_and_scale()
+        sos = self.eq.sos(gains)
+        first = sos[..., 0, :3] * scale.unsqueeze(-1)
+        return torch.cat([torch.cat([first, sos[..., 0, 3:]], -1).unsqueeze(-2), sos[..., 1:, :]],
+                         -2)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "t60_s": [float(v) for v in self.t60_s.detach()],
                 "center_hz": self.center_hz}
+
+
+def _cascade_peak_db(eq: GEQ, gain_db: Tensor, freqs_hz: Tensor) -> Tensor:
+    """``(N,)`` maximum over ``freqs_hz`` of the cascade's dB magnitude (unit circle)."""
+    total = eq.response_at_db(gain_db, freqs_hz)
+    return total.amax(-1)
 
 
 class FDN(LTISystem):

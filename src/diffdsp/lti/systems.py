@@ -291,7 +291,17 @@ class Delay(LTISystem):
         return m
 
     def diagonal_response(self) -> Tensor:
-        return self.grid.delay(self.samples)
+        raw: Tensor = self.raw
+        if raw.requires_grad:
+            return self.grid.delay(self.samples)
+        # fixed delays: reuse the response while the lengths, device and dtype are unchanged
+        key = (raw._version, raw.data_ptr(), self.grid.zinv.data_ptr(), self.grid.nfft)
+        cached = self.__dict__.get("_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        resp = self.grid.delay(self.samples)
+        self.__dict__["_cache"] = (key, resp)
+        return resp
 
 
 class FIR(LTISystem):
@@ -324,14 +334,40 @@ class FIR(LTISystem):
         return self.grid.polyval(self.coeffs)
 
 
+def _poly_product(c: Tensor) -> Tensor:
+    """Coefficients of the product of the K polynomials ``(..., K, 3)`` -> ``(..., 2K+1)``."""
+    out = c[..., 0, :]
+    for k in range(1, c.shape[-2]):
+        sec = c[..., k, :]
+        n = out.shape[-1]
+        out = (torch.nn.functional.pad(out * sec[..., 0:1], (0, 2))
+               + torch.nn.functional.pad(out * sec[..., 1:2], (1, 1))
+               + torch.nn.functional.pad(out * sec[..., 2:3], (2, 0)))
+        assert out.shape[-1] == n + 2
+    return out
+
+
 def _sos_response(grid: FrequencyGrid, b: Tensor, a: Tensor) -> Tensor:
-    """Product over sections of ``B(z)/A(z)`` for ``b, a`` ``(N, K, 3)`` -> ``(M, N)``."""
-    zi = grid.zinv.unsqueeze(-1).unsqueeze(-1)  # (M, 1, 1)
-    z2 = zi * zi
-    cdt = grid.complex_dtype
-    num = b[..., 0].to(cdt) + b[..., 1].to(cdt) * zi + b[..., 2].to(cdt) * z2
-    den = a[..., 0].to(cdt) + a[..., 1].to(cdt) * zi + a[..., 2].to(cdt) * z2
-    return (num / den).prod(-1)
+    """Product over sections of ``B(z)/A(z)`` for ``b, a`` ``(N, K, 3)`` -> ``(M, N)``.
+
+    Groups of at most three sections are expanded to numerator and denominator polynomials in
+    float64 and evaluated by real FFTs (a handful of FFTs instead of ``M x N x K`` complex
+    evaluations).
+    """
+    kk = b.shape[-2]
+    n_chunks = max(1, math.ceil(kk / 3))
+    # interleave: sections sorted by frequency go round-robin into chunks of <= 3, so that no
+    # chunk holds two low-frequency sections (poles near z = 1 would make the expanded
+    # polynomial ill-conditioned)
+    out: Tensor | None = None
+    for c in range(n_chunks):
+        sel = list(range(c, kk, n_chunks))
+        num = grid.polyval(_poly_product(b[..., sel, :].to(torch.float64)))
+        den = grid.polyval(_poly_product(a[..., sel, :].to(torch.float64)))
+        r = num / den
+        out = r if out is None else out * r
+    assert out is not None
+    return out.to(grid.complex_dtype)
 
 
 class _BiquadBank(LTISystem):
@@ -517,6 +553,10 @@ class GEQ(PEQ):
     def response_at_centers_db(self, gain_db: Tensor) -> Tensor:
         """Magnitude (dB) at the band centres of the cascade with command gains ``(..., K)``."""
         return _cascade_db(self, gain_db, torch.tensor(self.center_hz, dtype=gain_db.dtype))
+
+    def response_at_db(self, gain_db: Tensor, freqs_hz: Tensor) -> Tensor:
+        """Magnitude (dB) on the unit circle at ``freqs_hz`` ``(F,)`` for gains ``(..., K)``."""
+        return _cascade_db(self, gain_db, freqs_hz.to(gain_db.dtype))
 
     def command_gains(self, target_db: Tensor, *, prototype_db: float = -12.0) -> Tensor:
         """Command gains ``(..., K)`` whose cascade hits ``target_db`` at the band centres.
