@@ -330,7 +330,7 @@ def _match(cfg: Mapping[str, Any], seed: int) -> Recipe:
     from diffdsp.losses.time import mse_loss
 
     sr = _int(cfg, "sample_rate", 16000, 8000, 96000)
-    seconds = _num(cfg, "seconds", 0.25, 0.05, 5.0)
+    seconds = _num(cfg, "seconds", 0.25, 0.1, 5.0)
     waveform = check_choice(cfg.get("waveform", "fm"), "config 'waveform'",
                             ("fm", "sine", "square", "saw"))
     ratio = _num(cfg, "ratio", 1.0, 0.05, 16.0)
@@ -629,7 +629,7 @@ def compute_landscapes(
                          perturb=recipe.perturb if perturbed else None,
                          repeats=perturbations if perturbed else 1, batch_size=batch_size,
                          seed=seed, device=device, progress=cb,
-                         settings={"perturbed": perturbed})
+                         settings={"condition": "perturbed" if perturbed else "fixed"})
         out.extend((n, perturbed, res[n]) for n in losses)
     return out
 
@@ -800,7 +800,7 @@ def run(
                 "recipe": recipe.settings}
     write_json(out / "landscape.json", {
         "task": task, "title": recipe.title, "settings": settings, "seconds": round(seconds, 3),
-        "landscapes": [{"loss": n, "perturbed": p, **r.to_dict()} for n, p, r in results],
+        "landscapes": [{**r.to_dict(), "loss_name": n, "perturbed": p} for n, p, r in results],
     })
     _plot(out / "landscape.png", recipe, results)
     files = ["landscape.json", "landscape.png", "report.html"]

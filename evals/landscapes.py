@@ -1,0 +1,266 @@
+"""Loss-landscape quality bars of issue #11 (diffdsp.diagnostics + the landscape recipes).
+
+Measures and prints:
+
+1. the convex case: gain (and gain x offset) under L2 has exactly one local minimum, at the truth;
+2. the reverb case (N = 8 FDN, first-order low-pass attenuation, target rendered by the same
+   filter): the octave-band EDC landscape over (T60 at DC, cutoff) has its argmin within one grid
+   step of the truth;
+3. the tutorial's finding: the MSS landscape of that case has more local minima than the EDC one;
+4. speed: the 64 x 64 landscape of the N = 8 FDN with the octave-band EDC loss takes < 60 s with
+   2 threads (render + loss, wall time of ``diffdsp.diagnostics.landscape``);
+5. (reported, no bar) every reverb loss under 25 random feedback matrices (median landscape):
+   local minima and argmin distance, the tutorial's "effect of the feedback matrix";
+6. (reported, no bar) loss sensitivity on the two built-in real RIRs: conditions are the RIR's
+   decay rescaled by factors 0.6 ... 1.6 (octave-band envelopes of the real response, exponential
+   re-weighting), 5 realisations per condition with independent noise fine structure; AUC and
+   Spearman correlation of each loss with the condition difference.
+
+Usage::
+
+    .venv/bin/python evals/landscapes.py            # the reported figures
+    .venv/bin/python evals/landscapes.py --quick    # a few seconds, proves it runs
+
+The gradient-direction figure of the match loss (DiffMoog Table 1 protocol) is measured by
+``evals/gradient_direction.py`` (the synth engineer's script, built on
+``diffdsp.diagnostics.gradient_direction``), not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# numba reads its thread count at import: honour --threads before diffdsp imports numba
+_THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "2"
+os.environ.setdefault("NUMBA_NUM_THREADS", _THREADS)
+
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from diffdsp import data  # noqa: E402
+from diffdsp.diagnostics import grid_values, landscape, landscapes, sensitivity  # noqa: E402
+from diffdsp.tasks.landscape import build_recipe  # noqa: E402
+
+
+def _verdict(ok: bool, quick: bool) -> str:
+    if quick:
+        return "not judged (quick)"
+    return "MET" if ok else "NOT MET"
+
+
+def convex(quick: bool) -> dict[str, Any]:
+    rec = build_recipe("gain")
+    n1 = 17 if quick else 65
+    n2 = 9 if quick else 33
+    one = landscape(rec.render, rec.losses["l2"], rec.target,
+                    {"gain": grid_values(rec.ranges["gain"], n1)}, ranges=rec.ranges,
+                    reference={"offset": rec.truth["offset"]}, truth={"gain": rec.truth["gain"]})
+    two = landscape(rec.render, rec.losses["l2"], rec.target,
+                    {"gain": grid_values(rec.ranges["gain"], n2),
+                     "offset": grid_values(rec.ranges["offset"], n2)},
+                    ranges=rec.ranges, truth=rec.truth)
+    out = {}
+    for name, res in (("1d", one), ("2d", two)):
+        steps = max(abs(s) for s in (res.argmin_steps or {"x": math.inf}).values())
+        out[name] = {"points": [len(a) for a in res.axes], "local_minima": res.local_minima,
+                     "argmin": res.argmin, "truth": res.truth, "argmin_max_abs_steps": steps}
+    return out
+
+
+def reverb(points: int, seconds: float, threads: int) -> dict[str, Any]:
+    rec = build_recipe("reverb", {"seconds": seconds})
+    names = ["t60_dc_s", "cutoff_hz"]
+    grid = {n: grid_values(rec.ranges[n], points) for n in names}
+    common = dict(ranges=rec.ranges, truth={n: rec.truth[n] for n in names}, batch_size=128)
+    rec.render({n: torch.tensor([rec.truth[n]]) for n in names})  # warm the numba kernel
+    t0 = time.perf_counter()
+    edc = landscape(rec.render, rec.losses["edc"], rec.target, grid, **common)  # type: ignore[arg-type]
+    edc_s = time.perf_counter() - t0
+    others = landscapes(rec.render, {k: rec.losses[k] for k in ("mss", "power_convergence",
+                                                                "esr")},
+                        rec.target, grid, **common)  # type: ignore[arg-type]
+    res = {"edc": edc, **others}
+    return {
+        "settings": {"points": points, "seconds": seconds, "threads": threads,
+                     **{k: v for k, v in rec.settings.items() if k != "delay_samples"},
+                     "truth": rec.truth},
+        "edc_seconds": edc_s,
+        "losses": {k: {"local_minima": v.local_minima, "argmin": v.argmin,
+                       "argmin_steps": v.argmin_steps,
+                       "within_one_step": v.argmin_within_one_step,
+                       "local_minima_per_axis": v.local_minima_per_axis,
+                       "roughness": v.roughness} for k, v in res.items()},
+    }
+
+
+def reverb_perturbed(points: int, k: int, seconds: float) -> dict[str, Any]:
+    rec = build_recipe("reverb", {"seconds": seconds})
+    names = ["t60_dc_s", "cutoff_hz"]
+    grid = {n: grid_values(rec.ranges[n], points) for n in names}
+    t0 = time.perf_counter()
+    res = landscapes(rec.render, rec.losses, rec.target, grid, ranges=rec.ranges,
+                     truth={n: rec.truth[n] for n in names}, perturb=rec.perturb, repeats=k,
+                     batch_size=128)
+    return {"points": points, "perturbations": k, "seconds": time.perf_counter() - t0,
+            "losses": {n: {"local_minima_median": r.local_minima,
+                           "local_minima_runs_mean": sum(r.local_minima_runs)
+                           / len(r.local_minima_runs),
+                           "argmin_steps": r.argmin_steps,
+                           "within_one_step": r.argmin_within_one_step}
+                       for n, r in res.items()}}
+
+
+def _band_envelopes(h: torch.Tensor, sr: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from diffdsp.functional.analysis import band_center_frequencies_hz, octave_filterbank
+
+    bands = octave_filterbank(h, sample_rate=sr, bands="octave")
+    win = max(1, int(0.01 * sr))
+    kernel = torch.ones(1, 1, win, dtype=h.dtype) / win
+    env = torch.nn.functional.conv1d(bands.square()[:, None], kernel,
+                                     padding=win // 2)[:, 0, :h.shape[-1]].sqrt()
+    return env, torch.tensor(band_center_frequencies_hz("octave", sample_rate=sr))
+
+
+def real_sensitivity(quick: bool, seed: int) -> dict[str, Any]:
+    from diffdsp.functional.analysis import octave_filterbank
+    from diffdsp.io import load_audio, resample
+    from diffdsp.losses.acoustic import edc_loss, power_convergence_loss
+    from diffdsp.losses.spectral import multi_resolution_stft_loss
+    from diffdsp.losses.time import esr_loss
+
+    sr = 16000
+    seconds = 0.25 if quick else 1.0
+    n = int(seconds * sr)
+    scales = [0.8, 1.25] if quick else [0.6, 0.8, 1.0, 1.25, 1.6]
+    reps = 2 if quick else 5
+    gen = torch.Generator().manual_seed(seed)
+    ffts = (256, 512, 1024, 2048)
+    losses = {
+        "edc": lambda a, b: edc_loss(a, b, sample_rate=sr, bands="octave", reduction="none"),
+        "mss": lambda a, b: multi_resolution_stft_loss(
+            a, b, fft_sizes=ffts, hop_sizes=[f // 4 for f in ffts], win_lengths=ffts,
+            reduction="none"),
+        "power_convergence": lambda a, b: power_convergence_loss(a, b, reduction="none"),
+        "esr": lambda a, b: esr_loss(a, b, reduction="none"),
+    }
+    out: dict[str, Any] = {}
+    for name in ("rir/aalto_arni_35_3541_4_2.flac", "rir/seminar_room_clap.flac"):
+        x, sr0 = load_audio(data.path(name))
+        h = resample(x.mean(0).double(), sr0, sr)
+        onset = int(torch.argmax(h.abs()))
+        h = h[onset:onset + n]
+        h = torch.nn.functional.pad(h, (0, n - h.shape[-1]))
+        env, _ = _band_envelopes(h, sr)  # (K, n) real octave-band envelopes
+        t = torch.arange(n, dtype=torch.float64) / sr
+        # T60 rescaling by s: the decay rate of each band is divided by s. The envelope's decay
+        # in dB is re-weighted by exp(ln(10)/20 * 60 t (1/T - 1/(sT))) with the band's T from
+        # its EDC slope; approximated by the broadband decay of the real response.
+        e = env.square().sum(0)
+        edc = torch.flip(torch.cumsum(torch.flip(e, [0]), 0), [0])
+        edc_db = 10 * torch.log10(edc / edc[0])
+        i5 = int(torch.nonzero(edc_db < -5)[0])
+        i25 = int(torch.nonzero(edc_db < -25)[0])
+        t60 = 3.0 * (t[i25] - t[i5]).item()  # T20 x 3
+        sigs, groups = [], []
+        for s in scales:
+            rate = 60.0 / t60 * (1.0 - 1.0 / s)  # dB/s to add back (s > 1: slower decay)
+            gain = torch.pow(10.0, rate * t / 20.0)
+            for _ in range(reps):
+                noise = octave_filterbank(torch.randn(n, generator=gen, dtype=torch.float64),
+                                          sample_rate=sr, bands="octave")
+                noise = noise / noise.square().mean(-1, keepdim=True).sqrt()
+                sigs.append(((env * noise).sum(0) * gain).float())
+                groups.append(round(math.log2(s), 4))
+        res = sensitivity(losses, torch.stack(sigs), groups, batch_size=64)  # type: ignore[arg-type]
+        out[name] = {"t60_s": t60, "scales": scales, "realisations": reps,
+                     "auc": res.auc, "spearman": res.spearman, "separation": res.separation}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--points", type=int, default=64, help="grid points per axis (reverb)")
+    ap.add_argument("--seconds", type=float, default=1.0, help="FDN impulse-response length")
+    ap.add_argument("--perturbed-points", type=int, default=16)
+    ap.add_argument("--perturbations", type=int, default=25)
+    ap.add_argument("--out", type=Path, default=None, help="write DIR/landscapes.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    quick = args.quick
+    points = 6 if quick else args.points
+    seconds = 0.2 if quick else args.seconds
+    print(f"torch {torch.__version__}, threads {args.threads}, seed {args.seed}, quick {quick}")
+    figures: dict[str, Any] = {}
+
+    cv = convex(quick)
+    figures["convex"] = cv
+    ok1 = all(v["local_minima"] == 1 and v["argmin_max_abs_steps"] <= 0.5 for v in cv.values())
+
+    rv = reverb(points, seconds, args.threads)
+    figures["reverb"] = rv
+    edc = rv["losses"]["edc"]
+    mss = rv["losses"]["mss"]
+    for k, v in rv["losses"].items():
+        steps = ", ".join(f"{a} {s:+.2f}" for a, s in (v["argmin_steps"] or {}).items())
+        print(f"reverb {points}x{points} {k:18s} local minima {v['local_minima']:3d}, "
+              f"argmin - truth [{steps}] grid steps, roughness "
+              f"{ {a: round(r, 3) for a, r in v['roughness'].items()} }")
+
+    kp = 2 if quick else args.perturbations
+    pp = 4 if quick else args.perturbed_points
+    pr = reverb_perturbed(pp, kp, seconds)
+    figures["reverb_perturbed"] = pr
+    for k, v in pr["losses"].items():
+        steps = ", ".join(f"{a} {s:+.2f}" for a, s in (v["argmin_steps"] or {}).items())
+        print(f"reverb {pp}x{pp}, {kp} matrix perturbations, {k:18s} median-landscape minima "
+              f"{v['local_minima_median']}, mean per run {v['local_minima_runs_mean']:.2f}, "
+              f"argmin - truth [{steps}] grid steps")
+
+    sens = real_sensitivity(quick, args.seed)
+    figures["sensitivity"] = sens
+    for rir, v in sens.items():
+        for k in v["auc"]:
+            print(f"sensitivity {Path(rir).stem:28s} {k:18s} AUC {v['auc'][k]:.3f}, Spearman "
+                  f"{v['spearman'][k] if v['spearman'][k] is None else round(v['spearman'][k], 3)}"
+                  f" (T60 {v['t60_s']:.2f} s, decay scales {v['scales']})")
+
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "landscapes.json").write_text(json.dumps(figures, indent=2, default=str))
+
+    ok2 = bool(edc["within_one_step"])
+    ok3 = mss["local_minima"] > edc["local_minima"]
+    ok4 = rv["edc_seconds"] < 60.0
+    print(f"FIGURE convex_gain_l2 minima 1d={cv['1d']['local_minima']} "
+          f"2d={cv['2d']['local_minima']}, argmin max |steps| from truth "
+          f"{max(v['argmin_max_abs_steps'] for v in cv.values()):.2f} (bar: exactly 1 minimum, "
+          f"at the truth): {_verdict(ok1, quick)}")
+    steps = max(abs(s) for s in edc["argmin_steps"].values())
+    print(f"FIGURE reverb_edc_argmin_error {steps:.2f} grid steps on {points}x{points} "
+          f"(bar <= 1): {_verdict(ok2, quick)}")
+    print(f"FIGURE reverb_local_minima mss={mss['local_minima']} edc={edc['local_minima']} "
+          f"on {points}x{points} (bar: mss > edc): {_verdict(ok3, quick)}")
+    print(f"FIGURE reverb_edc_landscape_seconds {rv['edc_seconds']:.1f} s for {points}x{points}, "
+          f"N=8, {seconds:g} s at {rv['settings']['sample_rate']} Hz, octave bands, "
+          f"{args.threads} threads (bar < 60 s for 64x64): "
+          f"{_verdict(ok4 and points == 64, quick)}")
+    if quick:
+        return 0
+    return 0 if (ok1 and ok2 and ok3 and ok4) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

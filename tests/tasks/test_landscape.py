@@ -1,0 +1,179 @@
+"""Tests of the landscape task (recipes, artefacts) and the ``diffdsp landscape`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffdsp._validation import InputError
+from diffdsp.losses.acoustic import edc_loss
+from diffdsp.tasks import landscape as task
+from tests.cli_helpers import assert_usage_error, run_cli
+
+SMALL_REVERB = {"seconds": 0.15, "n_lines": 4}
+
+
+def test_reverb_render_matches_the_fdn_module() -> None:
+    from diffdsp.lti.fdn import build_fdn
+
+    rec = task.build_recipe("reverb", SMALL_REVERB)
+    n = rec.target.shape[-1]
+    fdn = build_fdn(16000, n_lines=4, nfft=256, attenuation="lowpass", t60_s=1.0,
+                    cutoff_hz=2000.0, seed=0, dtype=torch.float64)
+    ref = fdn.render_time(n).to(torch.float32)
+    torch.testing.assert_close(rec.target, ref, rtol=0, atol=1e-6 * float(ref.abs().max()))
+    # batch of 3 equals the items rendered one by one
+    p = {"t60_dc_s": torch.tensor([0.3, 1.0, 2.5]), "cutoff_hz": torch.tensor([300.0, 2e3, 6e3])}
+    batch = rec.render(p)
+    for i in range(3):
+        one = rec.render({k: v[i:i + 1] for k, v in p.items()})
+        torch.testing.assert_close(batch[i:i + 1], one)
+    # a shorter T60 at DC and a lower cutoff both make the response decay faster
+    energy_tail = batch[:, n // 2:].square().sum(-1)
+    assert energy_tail[0] < energy_tail[1]
+
+
+def test_fixed_target_edc_equals_edc_loss() -> None:
+    rec = task.build_recipe("reverb", SMALL_REVERB)
+    p = {"t60_dc_s": torch.tensor([0.4, 1.0, 3.0]), "cutoff_hz": torch.tensor([500.0, 2e3, 7e3])}
+    y = rec.render(p)
+    t = rec.target.expand_as(y)
+    ref = edc_loss(y, t, sample_rate=16000, bands="octave", reduction="none")
+    torch.testing.assert_close(rec.losses["edc"](y, t), ref, rtol=1e-5, atol=1e-7)
+    other = torch.roll(y, 1, 0)  # not the recipe's target: falls back to edc_loss itself
+    torch.testing.assert_close(rec.losses["edc"](y, other),
+                               edc_loss(y, other, sample_rate=16000, bands="octave",
+                                        reduction="none"))
+
+
+def test_reverb_landscape_finds_the_truth_on_the_grid() -> None:
+    rec = task.build_recipe("reverb", SMALL_REVERB)
+    grid = {"t60_dc_s": torch.tensor([0.5, 0.7, 1.0, 1.4, 2.0], dtype=torch.float64),
+            "cutoff_hz": torch.tensor([500.0, 1000.0, 2000.0, 4000.0], dtype=torch.float64)}
+    out = task.compute_landscapes(rec, ["t60_dc_s", "cutoff_hz"], losses=["edc", "esr"],
+                                  points=0, grid=grid, perturbations=2)
+    assert [(n, p) for n, p, _ in out] == [("edc", False), ("esr", False), ("edc", True),
+                                           ("esr", True)]
+    edc = out[0][2]
+    assert edc.argmin == {"t60_dc_s": 1.0, "cutoff_hz": 2000.0}
+    assert edc.argmin_steps == {"t60_dc_s": 0.0, "cutoff_hz": 0.0}
+    assert float(edc.loss[2, 2]) < 1e-6
+    pert = out[2][2]
+    assert pert.runs.shape == (2, 5, 4) and pert.q25 is not None
+    assert pert.settings["perturbed"] == ["feedback_matrix"]
+    # a different feedback matrix changes the response (the perturbation is real)
+    assert float(pert.runs[:, 2, 2].min()) > 0
+
+
+def test_run_gain_writes_artefacts(tmp_path: Path) -> None:
+    res = task.run("gain", "gain,offset", tmp_path, {"points": 9, "truth": {"gain": 0.75}})
+    assert set(res.files) == {"landscape.json", "landscape.png", "report.html", "result.json"}
+    for f in res.files:
+        assert (tmp_path / f).is_file()
+    assert (tmp_path / "landscape.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = json.loads((tmp_path / "landscape.json").read_text())
+    (ls,) = doc["landscapes"]
+    assert ls["loss_name"] == "l2" and ls["local_minima"] == 1
+    assert ls["argmin"] == {"gain": 0.75, "offset": 0.25}
+    assert ls["argmin_within_one_step"] is True
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["task"] == "landscape" and result["metrics"]["after"]["l2_local_minima"] == 1
+    assert result["settings"]["truth"]["gain"] == 0.75
+    assert "landscape.png" in (tmp_path / "report.html").read_text()
+    assert res.sections and res.sections[0].images[0][0] == "landscape.png"
+
+
+def test_run_1d_match_and_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"points": 7, "seconds": 0.1,
+                               "losses": ["mss", "wasserstein_freq"],
+                               "grid": {"freq_hz": [220.0, 440.0]}}))
+    res = task.run("match", "freq_hz", tmp_path / "out", str(cfg))
+    doc = json.loads((tmp_path / "out" / "landscape.json").read_text())
+    assert [d["loss_name"] for d in doc["landscapes"]] == ["mss", "wasserstein_freq"]
+    axis = doc["landscapes"][0]["axes"][0]
+    assert len(axis) == 7 and axis[0] == 220.0 and axis[-1] == 440.0
+    assert doc["landscapes"][0]["scales"] == ["log"]
+    assert res.result["inputs"][0]["path"] == str(cfg)
+    assert (tmp_path / "out" / "landscape.png").is_file()
+
+
+@pytest.mark.parametrize("name, params", [("match", ("freq_hz", "index")),
+                                          ("align", ("cutoff_hz", "radius")),
+                                          ("style", ("threshold_db", "ratio"))])
+def test_recipes_render_the_target_at_the_truth(name: str, params: tuple[str, str]) -> None:
+    cfg = {"seconds": 0.25} if name != "match" else {"seconds": 0.1}
+    rec = task.build_recipe(name, cfg)
+    assert rec.default_params == params
+    p = {k: torch.tensor([v, v]) for k, v in rec.truth.items()}
+    y = rec.render(p)
+    assert y.shape[1:] == rec.target.shape
+    torch.testing.assert_close(y[0], rec.target)
+    for lname in rec.default_losses:
+        val = rec.losses[lname](y, rec.target.expand_as(y))
+        assert val.shape == (2,) and bool(val.isfinite().all())
+        assert float(val.abs().max()) < 1e-3, (name, lname)
+
+
+def test_fm_with_zero_index_is_a_sine() -> None:
+    from diffdsp.functional.oscillators import sine
+
+    rec = task.build_recipe("match", {"seconds": 0.1})
+    y = rec.render({"freq_hz": torch.tensor([300.0]), "index": torch.tensor([0.0]),
+                    "amplitude": torch.tensor([0.5])})
+    torch.testing.assert_close(y[0], 0.5 * sine(300.0, sample_rate=16000, n_samples=1600))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"task": "nope"}, "task"),
+    ({"params": "gain,nope"}, "unknown parameter 'nope'"),
+    ({"params": "gain,offset,gain"}, "1 or 2"),
+    ({"params": "gain,gain"}, "twice"),
+    ({"config": {"points": 1}}, "points"),
+    ({"config": {"bogus": 1}}, "unknown config key"),
+    ({"config": {"losses": ["nope"]}}, "unknown loss"),
+    ({"config": {"truth": {"gain": 9.0}}}, "truth"),
+    ({"config": {"grid": {"gain": [0.5, 3.0]}}}, "range"),
+    ({"config": {"grid": {"gain": [0.5]}}}, "at least 2"),
+    ({"config": {"perturbations": 3}}, "perturbation"),
+    ({"config": "{not json"}, "not valid JSON"),
+    ({"config": "[1, 2]"}, "JSON object"),
+    ({"config": "/nonexistent/cfg.json"}, "no such file"),
+])
+def test_run_bad_input(tmp_path: Path, kwargs: dict, match: str) -> None:
+    args = {"task": "gain", "params": "gain", "config": None}
+    args.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        task.run(args["task"], args["params"], tmp_path / "o", args["config"])
+
+
+def test_cli_landscape_writes_files_and_json(tmp_path: Path) -> None:
+    code, out, err = run_cli(["landscape", "--task", "gain", "--params", "gain", "--out",
+                              tmp_path, "--config", '{"points": 5}', "--json"])
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["task"] == "landscape" and result["settings"]["points"] == {"gain": 5}
+    assert (tmp_path / "landscape.json").is_file() and (tmp_path / "landscape.png").is_file()
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--task", "nope"], "task"),
+    (["--task", "gain", "--params", "nope"], "unknown parameter"),
+    (["--task", "gain", "--config", '{"points": 1}'], "points"),
+    (["--task", "gain", "--config", '{"grid": {"gain": [-1, 1]}}'], "range"),
+    (["--task", "gain", "--config", "{oops"], "JSON"),
+    (["--task", "gain", "--config", "missing.json"], "no such file"),
+    (["--task", "gain", "--device", "tpu"], "device"),
+])
+def test_cli_landscape_usage_errors(tmp_path: Path, extra: list[str], match: str) -> None:
+    assert_usage_error(["landscape", "--out", str(tmp_path / "o"), *extra], match=match)
+
+
+def test_cli_landscape_refuses_a_file_as_output(tmp_path: Path) -> None:
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert_usage_error(["landscape", "--task", "gain", "--out", str(f)], inputs=[f],
+                       match="not a folder")
