@@ -225,6 +225,83 @@ def landscape(
              device=device)
 
 
+train_app = typer.Typer(
+    help="Train learned controllers with Lightning (DDP with --devices N --strategy ddp).",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("timbre")
+def train_timbre(
+    audio_dir: Annotated[Path, typer.Argument(
+        help="Folder of audio of one monophonic instrument (or one file).")],
+    out: OutOpt = Path("diffdsp_timbre_model"),
+    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps.")] = 3000,
+    time_budget: Annotated[float, typer.Option(
+        "--time-budget", help="Stop training after this many seconds (0: no limit).")] = 0.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Crops per step.")] = 8,
+    devices: Annotated[int, typer.Option("--devices", help="Processes/devices.")] = 1,
+    strategy: Annotated[str, typer.Option("--strategy", help="auto or ddp.")] = "auto",
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Train a DDSP timbre model; write DIR/model.pt, curves and a held-out resynthesis."""
+    from diffdsp.tasks import timbre as timbre_task
+
+    run_task(timbre_task.train, quiet=quiet, json_out=json_out, threads=threads,
+             audio_dir=audio_dir, out_dir=out, steps=steps, time_budget_s=time_budget or None,
+             batch_size=batch_size, devices=devices, strategy=strategy, seed=seed, device=device)
+
+
+@app.command()
+def timbre(
+    input: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="Monophonic audio to resynthesise.")],
+    model: Annotated[Path, typer.Option("--model", help="Checkpoint from 'train timbre'.")],
+    out: OutOpt = Path("diffdsp_timbre"),
+    pitch_shift: Annotated[float, typer.Option(
+        "--pitch-shift", help="Semitones added to the input's f0.")] = 0.0,
+    loudness_shift: Annotated[float, typer.Option(
+        "--loudness-shift", help="dB added to the input's loudness.")] = 0.0,
+    auto_loudness: Annotated[bool, typer.Option(
+        "--auto-loudness/--no-auto-loudness",
+        help="Match the input's mean loudness to the training data first.")] = True,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Timbre transfer: resynthesise INPUT with a trained instrument; write DIR/output.wav."""
+    from diffdsp.tasks import timbre as timbre_task
+
+    run_task(timbre_task.transfer, quiet=quiet, json_out=json_out, threads=threads,
+             input_path=input, model_path=model, out_dir=out, pitch_shift=pitch_shift,
+             loudness_shift_db=loudness_shift, auto_loudness=auto_loudness, seed=seed,
+             device=device)
+
+
+@app.command()
+def resynth(
+    input: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="Monophonic audio to analyse and resynthesise.")],
+    out: OutOpt = Path("diffdsp_resynth"),
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Harmonic-plus-noise analysis/resynthesis with no network; write DIR/output.wav."""
+    from diffdsp.tasks import timbre as timbre_task
+
+    run_task(timbre_task.resynth, quiet=quiet, json_out=json_out, threads=threads,
+             input_path=input, out_dir=out, seed=seed)
+
+
 def cli_reference() -> str:
     """The command reference in Markdown, generated from the typer app (``docs/cli.md``)."""
     import typer.main
