@@ -201,6 +201,8 @@ def run_pair(name: str, x: np.ndarray, y: np.ndarray, *, order: int, method: str
     ref = d["polarity"] * (ss.sosfilt(np.array(d["sos"]), xs) if d["sos"] else xs)
     repro = float(np.abs(ref - res.aligned.double().numpy()).max())
     seconds = x.shape[0] / SR
+    print(f"  done {name} {method}/{loss}: ESR {res.before['esr']:.4g} -> {res.after['esr']:.4g} "
+          f"({res.chosen}), cpu {cpu:.1f} s, wall {wall:.1f} s", flush=True)
     return {
         "pair": name, "method": method, "loss": loss, "order": order,
         "esr_before": res.before["esr"], "esr_after": res.after["esr"],
