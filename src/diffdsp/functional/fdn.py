@@ -3,10 +3,11 @@
 Two pure primitives that the :mod:`diffdsp.lti` modules (and the reverb task) are built from:
 
 - :func:`fdn_transfer` evaluates ``H(z) = c^T (I - diag(g(z)) A)^{-1} diag(g(z)) b`` on every
-  frequency bin, where ``g_i(z) = Gamma_i(z) z^{-m_i}`` is the (delay x attenuation) response of line
-  ``i``. On CPU it runs a compiled per-bin LU elimination with partial pivoting (numba, parallel
-  over bins) that also solves the adjoint system, so the backward pass is elementwise work and two
-  small matrix products instead of a second batched solve. Other devices use ``torch.linalg.solve``.
+  frequency bin, where ``g_i(z) = Gamma_i(z) z^{-m_i}`` is the (delay x attenuation) response of
+  line ``i``. On CPU it runs a compiled per-bin LU elimination with partial pivoting (numba,
+  bins split over threads) that also solves the adjoint system, so the backward pass is
+  elementwise work and two small matrix products instead of a second batched solve. Other
+  devices use ``torch.linalg.solve``.
 - :func:`fdn_time` runs the same network sample by sample (integer delays, per-line SOS attenuation
   filters): a numba kernel on CPU, and on other devices an exact block recursion (blocks no longer
   than the shortest delay, the loop filters in state-space form) so that no Python loop runs over
@@ -20,7 +21,10 @@ References:
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -40,99 +44,93 @@ def _numba_kernels() -> dict[str, Any]:
         return _KERNELS
     import numba
 
-    @numba.njit(parallel=True, cache=True, fastmath=True)
-    def solve_kernel(g, a, b, c, y, x, u, s):  # type: ignore[no-untyped-def]  # pragma: no cover
-        nb, m_bins, n = g.shape
-        total = nb * m_bins
-        n_chunks = max(1, min(total, 64))
-        chunk = (total + n_chunks - 1) // n_chunks
-        for ch in numba.prange(n_chunks):
-            k_mat = np.empty((n, n), dtype=g.dtype)
-            perm = np.empty(n, dtype=np.int64)
-            work = np.empty(n, dtype=g.dtype)
-            start = ch * chunk
-            stop = min(total, start + chunk)
-            one = np.ones(1, dtype=g.dtype)[0]
-            zero = one - one
-            for idx in range(start, stop):
-                bi = idx // m_bins
-                mi = idx - bi * m_bins
-                for i in range(n):
-                    gi = g[bi, mi, i]
+    @numba.njit(cache=True, nogil=True, fastmath=True)
+    def solve_kernel(g, a, b, c, y, x, u, s, start, stop):  # type: ignore[no-untyped-def]  # pragma: no cover
+        _, m_bins, n = g.shape
+        k_mat = np.empty((n, n), dtype=g.dtype)
+        perm = np.empty(n, dtype=np.int64)
+        work = np.empty(n, dtype=g.dtype)
+        one = np.ones(1, dtype=g.dtype)[0]
+        zero = one - one
+        for idx in range(start, stop):
+            bi = idx // m_bins
+            mi = idx - bi * m_bins
+            for i in range(n):
+                gi = g[bi, mi, i]
+                for j in range(n):
+                    k_mat[i, j] = -gi * a[bi, i, j]
+                k_mat[i, i] += one
+                perm[i] = i
+            # LU with partial pivoting, in place: P K = L U
+            for k in range(n):
+                p = k
+                best = abs(k_mat[k, k].real) + abs(k_mat[k, k].imag)
+                for i in range(k + 1, n):
+                    v = abs(k_mat[i, k].real) + abs(k_mat[i, k].imag)
+                    if v > best:
+                        best = v
+                        p = i
+                if p != k:
                     for j in range(n):
-                        k_mat[i, j] = -gi * a[bi, i, j]
-                    k_mat[i, i] += one
-                    perm[i] = i
-                # LU with partial pivoting, in place: P K = L U
-                for k in range(n):
-                    p = k
-                    best = abs(k_mat[k, k].real) + abs(k_mat[k, k].imag)
-                    for i in range(k + 1, n):
-                        v = abs(k_mat[i, k].real) + abs(k_mat[i, k].imag)
-                        if v > best:
-                            best = v
-                            p = i
-                    if p != k:
-                        for j in range(n):
-                            tmp = k_mat[k, j]
-                            k_mat[k, j] = k_mat[p, j]
-                            k_mat[p, j] = tmp
-                        tp = perm[k]
-                        perm[k] = perm[p]
-                        perm[p] = tp
-                    piv = one / k_mat[k, k]
-                    for i in range(k + 1, n):
-                        f = k_mat[i, k] * piv
-                        k_mat[i, k] = f
-                        for j in range(k + 1, n):
-                            k_mat[i, j] -= f * k_mat[k, j]
-                # forward: L w = P r, r = g * b
-                for i in range(n):
-                    pi = perm[i]
-                    acc = g[bi, mi, pi] * b[bi, pi]
-                    for j in range(i):
-                        acc -= k_mat[i, j] * work[j]
-                    work[i] = acc
-                # backward: U x = w
-                for i in range(n - 1, -1, -1):
-                    acc = work[i]
-                    for j in range(i + 1, n):
-                        acc -= k_mat[i, j] * x[bi, mi, j]
-                    x[bi, mi, i] = acc / k_mat[i, i]
-                acc_y = zero
-                for i in range(n):
-                    acc_y += c[bi, i] * x[bi, mi, i]
-                y[bi, mi] = acc_y
-                # adjoint: K^T u = c  <=>  U^T z = c, L^T w = z, u = P^T w
-                for i in range(n):
-                    acc = c[bi, i]
-                    for j in range(i):
-                        acc -= k_mat[j, i] * work[j]
-                    work[i] = acc / k_mat[i, i]
-                for i in range(n - 1, -1, -1):
-                    acc = work[i]
-                    for j in range(i + 1, n):
-                        acc -= k_mat[j, i] * work[j]
-                    work[i] = acc
-                for i in range(n):
-                    u[bi, mi, perm[i]] = work[i]
-                # delay-line inputs s = b + A x
-                for i in range(n):
-                    acc = b[bi, i]
-                    for j in range(n):
-                        acc += a[bi, i, j] * x[bi, mi, j]
-                    s[bi, mi, i] = acc
+                        tmp = k_mat[k, j]
+                        k_mat[k, j] = k_mat[p, j]
+                        k_mat[p, j] = tmp
+                    tp = perm[k]
+                    perm[k] = perm[p]
+                    perm[p] = tp
+                piv = one / k_mat[k, k]
+                for i in range(k + 1, n):
+                    f = k_mat[i, k] * piv
+                    k_mat[i, k] = f
+                    for j in range(k + 1, n):
+                        k_mat[i, j] -= f * k_mat[k, j]
+            # forward: L w = P r, r = g * b
+            for i in range(n):
+                pi = perm[i]
+                acc = g[bi, mi, pi] * b[bi, pi]
+                for j in range(i):
+                    acc -= k_mat[i, j] * work[j]
+                work[i] = acc
+            # backward: U x = w
+            for i in range(n - 1, -1, -1):
+                acc = work[i]
+                for j in range(i + 1, n):
+                    acc -= k_mat[i, j] * x[bi, mi, j]
+                x[bi, mi, i] = acc / k_mat[i, i]
+            acc_y = zero
+            for i in range(n):
+                acc_y += c[bi, i] * x[bi, mi, i]
+            y[bi, mi] = acc_y
+            # adjoint: K^T u = c  <=>  U^T z = c, L^T w = z, u = P^T w
+            for i in range(n):
+                acc = c[bi, i]
+                for j in range(i):
+                    acc -= k_mat[j, i] * work[j]
+                work[i] = acc / k_mat[i, i]
+            for i in range(n - 1, -1, -1):
+                acc = work[i]
+                for j in range(i + 1, n):
+                    acc -= k_mat[j, i] * work[j]
+                work[i] = acc
+            for i in range(n):
+                u[bi, mi, perm[i]] = work[i]
+            # delay-line inputs s = b + A x
+            for i in range(n):
+                acc = b[bi, i]
+                for j in range(n):
+                    acc += a[bi, i, j] * x[bi, mi, j]
+                s[bi, mi, i] = acc
 
-    @numba.njit(parallel=True, cache=True)
-    def time_kernel(xin, delays, a, b, c, d, sos, y):  # type: ignore[no-untyped-def]  # pragma: no cover
-        nb, t_len = xin.shape
+    @numba.njit(cache=True, nogil=True)
+    def time_kernel(xin, delays, a, b, c, d, sos, y, start, stop):  # type: ignore[no-untyped-def]  # pragma: no cover
+        _, t_len = xin.shape
         n = delays.shape[0]
         n_sec = sos.shape[2]
         buf_len = 1
         for i in range(n):
             if delays[i] > buf_len:
                 buf_len = delays[i]
-        for bi in numba.prange(nb):
+        for bi in range(start, stop):
             buf = np.zeros((n, buf_len), dtype=xin.dtype)
             z1 = np.zeros((n, n_sec), dtype=xin.dtype)
             z2 = np.zeros((n, n_sec), dtype=xin.dtype)
@@ -164,6 +162,28 @@ def _numba_kernels() -> dict[str, Any]:
     return _KERNELS
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _run_split(kern: Any, total: int, args: tuple[Any, ...], min_per_thread: int) -> None:
+    """Run the serial, GIL-free ``kern(*args, start, stop)`` over ``[0, total)`` split across
+    torch's thread count (a thread pool, not numba's OpenMP runtime, which contends with
+    torch's own pool)."""
+    global _POOL
+    n = max(1, min(torch.get_num_threads(), total // max(1, min_per_thread)))
+    if n <= 1:
+        kern(*args, 0, total)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+    bounds = [round(i * total / n) for i in range(n + 1)]
+    pool = _POOL
+    futures = [pool.submit(kern, *(*args, lo, hi))
+               for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    for f in futures:
+        f.result()
+
+
 def _np(t: Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().resolve_conj().numpy())
 
@@ -172,7 +192,7 @@ class _FDNTransfer(torch.autograd.Function):
     """Closed-loop SISO transfer with the compiled per-bin solver and an adjoint backward."""
 
     @staticmethod
-    def forward(g: Tensor, a: Tensor, b: Tensor, c: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
+    def forward(g: Tensor, a: Tensor, b: Tensor, c: Tensor) -> tuple[Tensor, ...]:
         kern = _numba_kernels()["solve"]
         cdt = g.dtype
         gn = _np(g)
@@ -184,12 +204,12 @@ class _FDNTransfer(torch.autograd.Function):
         x = np.empty((nb, m_bins, n), dtype=gn.dtype)
         u = np.empty((nb, m_bins, n), dtype=gn.dtype)
         s = np.empty((nb, m_bins, n), dtype=gn.dtype)
-        kern(gn, an, bn, cn, y, x, u, s)
+        _run_split(kern, nb * m_bins, (gn, an, bn, cn, y, x, u, s), 2048)
         return torch.from_numpy(y), torch.from_numpy(x), torch.from_numpy(u), torch.from_numpy(s)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
-        g, a, b, c = inputs
+        g, a, _, _ = inputs
         _, x, u, s = output
         ctx.save_for_backward(g, x, u, s)
         ctx.mark_non_differentiable(x, u, s)
@@ -197,7 +217,7 @@ class _FDNTransfer(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_y: Tensor, *_: Any) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_y: Tensor, *_: Any) -> tuple[Tensor | None, ...]:
         g, x, u, s = ctx.saved_tensors
         need_g, need_a, need_b, need_c = ctx.needs_input_grad
         gy = grad_y.unsqueeze(-1)  # (B, M, 1)
@@ -272,7 +292,8 @@ def fdn_transfer(
     n = line_response.shape[-1]
     if feedback_matrix.shape[-2:] != (n, n):
         raise InputError(
-            f"feedback_matrix must be (..., {n}, {n}) for {n} lines, got {tuple(feedback_matrix.shape)}"
+            f"feedback_matrix must be (..., {n}, {n}) for {n} lines, "
+            f"got {tuple(feedback_matrix.shape)}"
         )
     for name, v in (("input_gains", input_gains), ("output_gains", output_gains)):
         if v.shape[-1:] != (n,):
@@ -481,10 +502,9 @@ def fdn_time(
             if dev.type != "cpu":
                 raise InputError(f"method='numba' needs CPU tensors, got {dev}")
             y = np.empty((nb, t_len), dtype=_np(xb).dtype)
-            _numba_kernels()["time"](
+            _run_split(_numba_kernels()["time"], nb, (
                 _np(xb), np.asarray(delays, dtype=np.int64), _np(ab), _np(bb), _np(cb), _np(db),
-                _np(sb), y,
-            )
+                _np(sb), y), 1)
             out = torch.from_numpy(y)
         else:
             out = _fdn_time_torch(xb, delays, ab, bb, cb, db, sb)
@@ -535,7 +555,7 @@ def coprime_delays(n: int, *, low: int, high: int, seed: int = 0) -> list[int]:
     chosen: list[int] = []
     for i in range(n):
         lo_i, hi_i = edges[i], edges[i + 1]
-        start = int(round(lo_i + rng.uniform(0.2, 0.8) * (hi_i - lo_i)))
+        start = round(lo_i + rng.uniform(0.2, 0.8) * (hi_i - lo_i))
         for off in range(0, high - low + 1):
             found = None
             for cand in (start + off, start - off):

@@ -23,16 +23,11 @@ from diffdsp.lti.systems import (
     Delay,
     Gain,
     Matrix,
-    biquad_coefficients,
     octave_centers_hz,
 )
 
 __all__ = [
     "FDN",
-    "GEQAttenuation",
-    "HomogeneousAttenuation",
-    "LowpassAttenuation",
-    "build_fdn",
     "FIR",
     "GEQ",
     "PEQ",
@@ -41,12 +36,15 @@ __all__ = [
     "Delay",
     "Feedback",
     "FrequencyGrid",
+    "GEQAttenuation",
     "Gain",
+    "HomogeneousAttenuation",
     "LTISystem",
+    "LowpassAttenuation",
     "Matrix",
     "Parallel",
     "Series",
     "Shell",
-    "biquad_coefficients",
+    "build_fdn",
     "octave_centers_hz",
 ]

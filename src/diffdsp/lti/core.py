@@ -20,9 +20,11 @@ References:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -200,13 +202,22 @@ def _check_grid(parts: list[LTISystem]) -> FrequencyGrid:
     return grid
 
 
-def _named(parts: tuple[LTISystem, ...] | tuple[Mapping[str, LTISystem]]) -> OrderedDict[str, LTISystem]:
+def _named(parts: tuple[LTISystem | Mapping[str, LTISystem], ...]) -> OrderedDict[str, LTISystem]:
     if len(parts) == 1 and isinstance(parts[0], Mapping):
         return OrderedDict(parts[0])
-    return OrderedDict((str(i), p) for i, p in enumerate(parts))  # type: ignore[misc]
+    return OrderedDict((str(i), cast(LTISystem, p)) for i, p in enumerate(parts))
 
 
-class Series(LTISystem):
+class _Composite(LTISystem):
+    """A system built from named parts (held in ``self.parts``)."""
+
+    parts: nn.ModuleDict
+
+    def _parts(self) -> list[LTISystem]:
+        return [cast(LTISystem, p) for p in self.parts.values()]
+
+
+class Series(_Composite):
     """Cascade ``H = H_K ... H_2 H_1`` (the first part is applied first).
 
     Args:
@@ -225,10 +236,10 @@ class Series(LTISystem):
     """
 
     def __init__(self, *parts: LTISystem | Mapping[str, LTISystem]) -> None:
-        named = _named(parts)  # type: ignore[arg-type]
+        named = _named(parts)
         plist = list(named.values())
         grid = _check_grid(plist)
-        for a, b in zip(plist[:-1], plist[1:], strict=True):
+        for a, b in itertools.pairwise(plist):
             if a.out_channels != b.in_channels:
                 raise InputError(
                     f"Series parts disagree: {type(a).__name__} has {a.out_channels} outputs but "
@@ -241,7 +252,7 @@ class Series(LTISystem):
 
     def diagonal_response(self) -> Tensor:
         out: Tensor | None = None
-        for p in self.parts.values():
+        for p in self._parts():
             if p.is_static:
                 d = torch.diagonal(p.static_matrix()).to(self.grid.complex_dtype).unsqueeze(0)
             else:
@@ -252,7 +263,7 @@ class Series(LTISystem):
 
     def static_matrix(self) -> Tensor:
         out: Tensor | None = None
-        for p in self.parts.values():
+        for p in self._parts():
             m = p.static_matrix()
             out = m if out is None else m @ out
         assert out is not None
@@ -262,7 +273,7 @@ class Series(LTISystem):
         if self.is_diagonal or self.is_static:
             return super().response()
         out: Tensor | None = None
-        for p in self.parts.values():
+        for p in self._parts():
             if p.is_diagonal and out is not None:
                 out = p.diagonal_response().unsqueeze(-1) * out
                 continue
@@ -275,7 +286,7 @@ class Series(LTISystem):
         return out
 
 
-class Parallel(LTISystem):
+class Parallel(_Composite):
     """Sum of systems with the same input and output channel counts, ``H = sum_k H_k``.
 
     Examples:
@@ -290,7 +301,7 @@ class Parallel(LTISystem):
     """
 
     def __init__(self, *parts: LTISystem | Mapping[str, LTISystem]) -> None:
-        named = _named(parts)  # type: ignore[arg-type]
+        named = _named(parts)
         plist = list(named.values())
         grid = _check_grid(plist)
         first = plist[0]
@@ -310,15 +321,15 @@ class Parallel(LTISystem):
         return torch.stack([p.diagonal_response() if not p.is_static else
                             torch.diagonal(p.static_matrix()).to(self.grid.complex_dtype)
                             .expand(self.grid.n_bins, -1)
-                            for p in self.parts.values()]).sum(0)
+                            for p in self._parts()]).sum(0)
 
     def static_matrix(self) -> Tensor:
-        return torch.stack([p.static_matrix() for p in self.parts.values()]).sum(0)
+        return torch.stack([p.static_matrix() for p in self._parts()]).sum(0)
 
     def response(self) -> Tensor:
         if self.is_diagonal or self.is_static:
             return super().response()
-        return torch.stack([p.response() for p in self.parts.values()]).sum(0)
+        return torch.stack([p.response() for p in self._parts()]).sum(0)
 
 
 class Feedback(LTISystem):
@@ -344,6 +355,9 @@ class Feedback(LTISystem):
     References:
         Dal Santo et al., ICASSP 2025 (FLAMO ``Recursion``), eq. 2.
     """
+
+    forward_path: LTISystem
+    feedback_path: LTISystem
 
     def __init__(self, forward_path: LTISystem, feedback_path: LTISystem) -> None:
         grid = _check_grid([forward_path, feedback_path])
@@ -404,6 +418,8 @@ class Shell(nn.Module):
     References:
         Dal Santo et al., ICASSP 2025 (FLAMO ``Shell``, ``iFFTAntiAlias``).
     """
+
+    core: LTISystem
 
     def __init__(self, core: LTISystem) -> None:
         super().__init__()

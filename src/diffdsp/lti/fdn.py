@@ -45,6 +45,9 @@ __all__ = ["FDN", "GEQAttenuation", "HomogeneousAttenuation", "LowpassAttenuatio
            "build_fdn"]
 
 _MIN_T60 = 1e-3
+# per-band T60 floor of the GEQ attenuation: keeps every command gain finite (at most
+# 1200 dB per second of delay, e.g. -48 dB for a 40 ms line)
+_MIN_T60_BAND = 0.05
 
 
 class _Attenuation(LTISystem):
@@ -52,6 +55,7 @@ class _Attenuation(LTISystem):
 
     is_diagonal = True
     kind = "none"
+    raw_t60: Tensor
 
     def __init__(self, grid: FrequencyGrid, delays: Delay) -> None:
         super().__init__(grid, delays.in_channels, delays.in_channels)
@@ -77,6 +81,8 @@ class HomogeneousAttenuation(_Attenuation):
         >>> round(float(att.diagonal_response()[0, 0].real.detach()), 6)   # -60 dB per 100 samples
         0.001
     """
+
+    raw_t60: Tensor
 
     kind = "homogeneous"
 
@@ -124,6 +130,9 @@ class LowpassAttenuation(_Attenuation):
         >>> round(float(att.diagonal_response()[0, 0].real.detach()), 6)
         0.001
     """
+
+    raw_t60: Tensor
+    raw_cutoff: Tensor
 
     kind = "lowpass"
 
@@ -193,6 +202,9 @@ class GEQAttenuation(_Attenuation):
         Prawda, Schlecht & Välimäki, DAFx 2019; Välimäki & Liski, IEEE SPL 2017.
     """
 
+    raw_t60: Tensor
+    dense_hz: Tensor
+
     kind = "geq"
 
     def __init__(self, grid: FrequencyGrid, delays: Delay, *,
@@ -205,7 +217,9 @@ class GEQAttenuation(_Attenuation):
         t = torch.as_tensor(t60_s, dtype=torch.float64).expand(kk).clone()
         if bool((t <= _MIN_T60).any()) or not bool(torch.isfinite(t).all()):
             raise InputError(f"t60_s must be finite and > {_MIN_T60}, got {t.tolist()}")
-        raw = inverse_positive_map(t, _MIN_T60).to(grid.dtype)
+        if bool((t <= _MIN_T60_BAND).any()):
+            raise InputError(f"t60_s must be > {_MIN_T60_BAND} s per band, got {t.tolist()}")
+        raw = inverse_positive_map(t, _MIN_T60_BAND).to(grid.dtype)
         if learnable:
             self.raw_t60 = nn.Parameter(raw)
         else:
@@ -221,8 +235,8 @@ class GEQAttenuation(_Attenuation):
 
     @property
     def t60_s(self) -> Tensor:
-        """Per-band T60 targets ``(K,)``, seconds."""
-        return positive_map(self.raw_t60, _MIN_T60)
+        """Per-band T60 targets ``(K,)``, seconds (> 0.05 s by construction)."""
+        return positive_map(self.raw_t60, _MIN_T60_BAND)
 
     def command_gains_db(self) -> Tensor:
         """``(N, K)`` command gains of every line's EQ (interaction-matrix design)."""
@@ -445,6 +459,9 @@ class FDN(LTISystem):
             "tone_gain_db": (self.tone.gain_db[0].detach().double().tolist()
                              if self.tone is not None else None),
             "tone_center_hz": self.tone.center_hz if self.tone is not None else None,
+            # the raw (unconstrained) tensors behind the physical values above, bit-exact
+            "raw_parameters": {k: v.detach().double().tolist()
+                               for k, v in self.state_dict().items()},
         }
 
     @classmethod
@@ -470,13 +487,23 @@ class FDN(LTISystem):
             if data.get("tone_gain_db") is not None:
                 kw["tone_gain_db"] = data["tone_gain_db"]
                 kw.setdefault("center_hz", data.get("tone_center_hz"))
-            return cls(
+            fdn = cls(
                 grid, data["delay_samples"], matrix_kind=data["matrix_kind"],
                 matrix_init=torch.tensor(data["matrix_raw"], dtype=torch.float64),
                 input_gains=data["input_gains"], output_gains=data["output_gains"],
                 direct_gain=float(data["direct_gain"]), attenuation=kind, **kw,
             )
-        except (KeyError, TypeError) as exc:
+            raw = data.get("raw_parameters")
+            if raw is not None:
+                state = fdn.state_dict()
+                with torch.no_grad():
+                    for k, v in raw.items():
+                        if k not in state:
+                            raise KeyError(k)
+                        state[k].copy_(torch.tensor(v, dtype=torch.float64).reshape(
+                            state[k].shape))
+            return fdn
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise InputError(f"not a valid FDN description: missing or bad field {exc}") from exc
 
 
@@ -512,8 +539,8 @@ def build_fdn(
         Schlecht & Habets, IEEE/ACM TASLP 2017 (co-prime delays, echo density).
     """
     n_lines = check_int(n_lines, "n_lines", minimum=1, maximum=64)
-    lo = max(1, int(round(delay_range_ms[0] * sample_rate / 1000)))
-    hi = max(lo + 4 * n_lines, int(round(delay_range_ms[1] * sample_rate / 1000)))
+    lo = max(1, round(delay_range_ms[0] * sample_rate / 1000))
+    hi = max(lo + 4 * n_lines, round(delay_range_ms[1] * sample_rate / 1000))
     delays = coprime_delays(n_lines, low=lo, high=hi, seed=seed)
     grid = FrequencyGrid(nfft, sample_rate, alias_decay_db=alias_decay_db, dtype=dtype)
     return FDN(grid, [float(v) for v in delays], seed=seed, **kwargs)

@@ -9,6 +9,7 @@ References:
     Dal Santo et al., ICASSP 2025 (FLAMO); R. Bristow-Johnson, "Audio EQ cookbook" (biquads);
     Nercessian, "Neural parametric equalizer matching using differentiable biquads", DAFx 2020;
     Välimäki & Liski, "Accurate cascade graphic equalizer", IEEE SPL 2017 (interaction matrix).
+    The biquad coefficients come from :func:`diffdsp.functional.filters.biquad`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from diffdsp._validation import InputError, check_choice, check_int
+from diffdsp.functional.filters import BIQUAD_KINDS, biquad
 from diffdsp.lti.core import FrequencyGrid, LTISystem
 from diffdsp.params import ParamRange, inverse_positive_map, orthogonal_map, positive_map
 
@@ -32,12 +34,9 @@ __all__ = [
     "Delay",
     "Gain",
     "Matrix",
-    "biquad_coefficients",
     "octave_centers_hz",
 ]
 
-BIQUAD_KINDS = ("lowpass", "highpass", "bandpass", "notch", "allpass", "peaking", "lowshelf",
-                "highshelf")
 
 
 def _tensor(value: Tensor | Sequence[float] | Sequence[Sequence[float]] | float,
@@ -52,71 +51,6 @@ def _register(module: nn.Module, name: str, value: Tensor, learnable: bool) -> N
         module.register_parameter(name, nn.Parameter(value))
     else:
         module.register_buffer(name, value)
-
-
-def biquad_coefficients(
-    kind: str, *, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor, sample_rate: int
-) -> tuple[Tensor, Tensor]:
-    """RBJ cookbook biquad ``(b, a)``, each ``(..., 3)``, differentiable in all parameters.
-
-    Args:
-        kind: one of ``lowpass, highpass, bandpass, notch, allpass, peaking, lowshelf,
-            highshelf``.
-        cutoff_hz: centre/cutoff frequency, Hz, in ``(0, sample_rate/2)``.
-        q: quality factor (> 0); for shelves 0.7071 gives the monotone (S = 1) shelf.
-        gain_db: gain of peaking and shelving filters, dB (ignored by the others).
-        sample_rate: Hz.
-
-    Returns:
-        ``(b, a)`` normalised so that ``a[..., 0] = 1``.
-
-    Examples:
-        >>> b, a = biquad_coefficients("peaking", cutoff_hz=torch.tensor(1000.0),
-        ...     q=torch.tensor(1.0), gain_db=torch.tensor(0.0), sample_rate=48000)
-        >>> bool(torch.allclose(b, a))
-        True
-
-    References:
-        R. Bristow-Johnson, "Cookbook formulae for audio EQ biquad filter coefficients".
-    """
-    check_choice(kind, "kind", BIQUAD_KINDS)
-    cutoff_hz, q, gain_db = torch.broadcast_tensors(cutoff_hz, q, gain_db)
-    w0 = 2.0 * math.pi * cutoff_hz / sample_rate
-    cw, sw = torch.cos(w0), torch.sin(w0)
-    alpha = sw / (2.0 * q)
-    amp = torch.pow(10.0, gain_db / 40.0)
-    one = torch.ones_like(cw)
-    if kind == "lowpass":
-        b = [(1 - cw) / 2, 1 - cw, (1 - cw) / 2]
-        a = [1 + alpha, -2 * cw, 1 - alpha]
-    elif kind == "highpass":
-        b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
-        a = [1 + alpha, -2 * cw, 1 - alpha]
-    elif kind == "bandpass":
-        b = [alpha, 0 * cw, -alpha]
-        a = [1 + alpha, -2 * cw, 1 - alpha]
-    elif kind == "notch":
-        b = [one, -2 * cw, one]
-        a = [1 + alpha, -2 * cw, 1 - alpha]
-    elif kind == "allpass":
-        b = [1 - alpha, -2 * cw, 1 + alpha]
-        a = [1 + alpha, -2 * cw, 1 - alpha]
-    elif kind == "peaking":
-        b = [1 + alpha * amp, -2 * cw, 1 - alpha * amp]
-        a = [1 + alpha / amp, -2 * cw, 1 - alpha / amp]
-    else:
-        sq = 2.0 * torch.sqrt(amp) * alpha
-        ap, am = amp + 1, amp - 1
-        if kind == "lowshelf":
-            b = [amp * (ap - am * cw + sq), 2 * amp * (am - ap * cw), amp * (ap - am * cw - sq)]
-            a = [ap + am * cw + sq, -2 * (am + ap * cw), ap + am * cw - sq]
-        else:
-            b = [amp * (ap + am * cw + sq), -2 * amp * (am + ap * cw), amp * (ap + am * cw - sq)]
-            a = [ap - am * cw + sq, 2 * (am - ap * cw), ap - am * cw - sq]
-    bt = torch.stack(b, dim=-1)
-    at = torch.stack(a, dim=-1)
-    a0 = at[..., :1]
-    return bt / a0, at / a0
 
 
 def octave_centers_hz(sample_rate: int, *, lowest_hz: float = 31.25) -> list[float]:
@@ -143,9 +77,12 @@ class Gain(LTISystem):
         torch.Size([5, 1, 2])
     """
 
+    gains: Tensor
+
     is_static = True
 
-    def __init__(self, grid: FrequencyGrid, gains: Tensor | Sequence[float] | Sequence[Sequence[float]],
+    def __init__(self, grid: FrequencyGrid,
+                 gains: Tensor | Sequence[float] | Sequence[Sequence[float]],
                  *, learnable: bool = True) -> None:
         g = _tensor(gains, grid.dtype)
         if g.ndim == 1:
@@ -196,6 +133,8 @@ class Matrix(LTISystem):
         Schlecht & Habets, "On lossless feedback delay networks", IEEE TSP 2017; FLAMO
         ``Matrix(map=orthogonal)``.
     """
+
+    raw: Tensor
 
     is_static = True
     KINDS = ("orthogonal", "householder", "hadamard", "circulant", "free")
@@ -265,6 +204,8 @@ class Delay(LTISystem):
         Dal Santo et al., ICASSP 2025 (FLAMO ``Delay``; here without its zero-gradient round).
     """
 
+    raw: Tensor
+
     is_diagonal = True
 
     def __init__(self, grid: FrequencyGrid, delay_samples: Tensor | Sequence[float], *,
@@ -312,6 +253,8 @@ class FIR(LTISystem):
         >>> round(float(f.diagonal_response()[0, 0].real), 4)   # DC gain
         1.0
     """
+
+    coeffs: Tensor
 
     def __init__(self, grid: FrequencyGrid, coeffs: Tensor | Sequence[Sequence[float]], *,
                  learnable: bool = True) -> None:
@@ -373,6 +316,10 @@ def _sos_response(grid: FrequencyGrid, b: Tensor, a: Tensor) -> Tensor:
 class _BiquadBank(LTISystem):
     """Shared machinery: N channels x K biquad sections, parameters mapped from raw tensors."""
 
+    raw_freq: Tensor
+    raw_q: Tensor
+    raw_gain: Tensor
+
     is_diagonal = True
 
     def __init__(self, grid: FrequencyGrid, n_channels: int, kinds: Sequence[str], *,
@@ -400,7 +347,8 @@ class _BiquadBank(LTISystem):
         if max_gain_db is not None and bool((gg > max_gain_db).any()):
             raise InputError(f"gain_db must be <= {max_gain_db}, got max {float(gg.max())}")
         dt = grid.dtype
-        _register(self, "raw_freq", self.freq_range.to_raw(fc).to(dt), learnable and learn_frequency)
+        learn_f = learnable and learn_frequency
+        _register(self, "raw_freq", self.freq_range.to_raw(fc).to(dt), learn_f)
         _register(self, "raw_q", self.q_range.to_raw(qq).to(dt), learnable and learn_frequency)
         if max_gain_db is None:
             raw_g = gg
@@ -431,7 +379,7 @@ class _BiquadBank(LTISystem):
         g = self.gain_db if gain_db is None else gain_db.expand_as(fc)
         bs, as_ = [], []
         for k, kind in enumerate(self.kinds):
-            b, a = biquad_coefficients(kind, cutoff_hz=fc[:, k], q=q[:, k], gain_db=g[:, k],
+            b, a = biquad(kind, cutoff_hz=fc[:, k], q=q[:, k], gain_db=g[:, k],
                                        sample_rate=self.grid.sample_rate)
             bs.append(b)
             as_.append(a)
@@ -448,7 +396,7 @@ class _BiquadBank(LTISystem):
 
 
 class Biquad(_BiquadBank):
-    """One RBJ biquad per channel (``kind`` as in :func:`biquad_coefficients`).
+    """One RBJ biquad per channel (``kind`` as in :func:`diffdsp.functional.filters.biquad`).
 
     Examples:
         >>> bq = Biquad(FrequencyGrid(1024, 48000), "lowpass", 1, cutoff_hz=1000.0, q=0.7071)
@@ -575,10 +523,10 @@ class GEQ(PEQ):
 
 
 def _section_db(eq: _BiquadBank, k: int, gain_db: Tensor, freqs_hz: Tensor) -> Tensor:
-    """dB magnitude of section ``k`` with gains ``(...,)`` at ``freqs_hz`` ``(F,)`` -> ``(..., F)``."""
+    """dB magnitude of section ``k`` (gains ``(...,)``) at ``freqs_hz`` ``(F,)``: ``(..., F)``."""
     fc = eq.cutoff_hz[0, k].to(gain_db.dtype)
     q = eq.q[0, k].to(gain_db.dtype)
-    b, a = biquad_coefficients(eq.kinds[k], cutoff_hz=fc, q=q, gain_db=gain_db,
+    b, a = biquad(eq.kinds[k], cutoff_hz=fc, q=q, gain_db=gain_db,
                                sample_rate=eq.grid.sample_rate)
     w = 2.0 * math.pi * freqs_hz / eq.grid.sample_rate
     zi = torch.exp(-1j * w.to(torch.float64)).to(torch.complex128 if gain_db.dtype ==
@@ -616,6 +564,10 @@ class SVF(LTISystem):
     References:
         Zavalishin, "The art of VA filter design", 2018; FLAMO ``SVF``.
     """
+
+    raw_freq: Tensor
+    raw_resonance: Tensor
+    mix: Tensor
 
     is_diagonal = True
 

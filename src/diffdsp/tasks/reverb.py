@@ -1,4 +1,4 @@
-"""``diffdsp reverb fit/render/apply``: fit a feedback delay network (FDN) to a room impulse response.
+"""``diffdsp reverb fit/render/apply``: fit a feedback delay network (FDN) to a room response.
 
 Pipeline (:func:`fit_rir` on tensors, :func:`fit` on files):
 
@@ -41,14 +41,14 @@ from torch import Tensor
 
 from diffdsp._validation import InputError, check_int, check_sample_rate
 from diffdsp.functional.fdn import fdn_transfer
-from diffdsp.lti.fdn import FDN, build_fdn
+from diffdsp.lti.fdn import FDN, GEQAttenuation, build_fdn
 from diffdsp.lti.systems import octave_centers_hz
 from diffdsp.tasks._common import Progress, TaskResult
 
 __all__ = [
     "METRIC_BANDS_HZ",
-    "ReverbFit",
     "RIRAnalysis",
+    "ReverbFit",
     "analyse_rir",
     "apply",
     "band_edc_db",
@@ -459,7 +459,7 @@ def fit_rir(
     length = rir.shape[-1]
     ana = analyse_rir(rir, sample_rate)
     centers = ana.centers_hz
-    t60_target = _fill_nan(ana.t60_s, 0.5)
+    t60_target = [max(0.06, v) for v in _fill_nan(ana.t60_s, 0.5)]
     h_target = rir.to(torch.float64)[ana.onset_samples:]
     t_len = h_target.shape[-1]
 
@@ -511,8 +511,8 @@ def fit_rir(
         p.requires_grad_(False)
     assert fdn.attenuation is not None and fdn.tone is not None
     train = [fdn.attenuation.raw_t60, fdn.tone.raw_gain]
-    for p in train:
-        p.requires_grad_(True)
+    for t_param in train:
+        t_param.requires_grad_(True)
 
     def fdn_edc_db() -> Tensor:
         spec = fdn.transfer()
@@ -544,6 +544,7 @@ def fit_rir(
     grid_map = [min(range(len(centers)), key=lambda i: abs(math.log2(c / centers[i])))
                 for c in grid_centers]
     att = fdn.attenuation
+    assert isinstance(att, GEQAttenuation)
     from diffdsp.params import inverse_positive_map
 
     tone = fdn.tone
@@ -563,10 +564,10 @@ def fit_rir(
         if it == max(0, calibration_passes) or done:
             break
         with torch.no_grad():
-            cur = att.t60_s.detach().to(torch.float64)  # type: ignore[union-attr]
+            cur = att.t60_s.detach().to(torch.float64)
             new = torch.stack([cur[j] * min(2.0, max(0.5, ratio[grid_map[j]]))
-                               for j in range(len(grid_centers))]).clamp(0.01, 30.0)
-            att.raw_t60.copy_(inverse_positive_map(new, 1e-3).to(att.raw_t60.dtype))
+                               for j in range(len(grid_centers))]).clamp(0.06, 30.0)
+            att.raw_t60.copy_(inverse_positive_map(new, 0.05).to(att.raw_t60.dtype))
             g_now = tone.gain_db[0].detach().to(torch.float64)
             want = tone.response_at_centers_db(g_now) + torch.tensor(
                 [dlev[grid_map[j]] for j in range(len(grid_centers))], dtype=torch.float64)
@@ -610,7 +611,7 @@ def synthetic_rir(sample_rate: int, *, seconds: float = 1.0, t60_s: float | Sequ
         torch.Size([2000])
     """
     sample_rate = check_sample_rate(sample_rate)
-    n = int(round(seconds * sample_rate))
+    n = round(seconds * sample_rate)
     gen = torch.Generator().manual_seed(seed)
     t = torch.arange(n, dtype=torch.float64) / sample_rate
     t60 = torch.as_tensor(t60_s, dtype=torch.float64).flatten()
@@ -650,7 +651,7 @@ def synthetic_rir(sample_rate: int, *, seconds: float = 1.0, t60_s: float | Sequ
                                 iz = (1 - 2 * pz) * src[2] + 2 * nz * lz
                                 dist = math.dist((ix, iy, iz), rec)
                                 refl = (abs(2 * nx - px) + abs(2 * ny - py) + abs(2 * nz - pz))
-                                k = onset + int(round((dist - d0) / c * sample_rate))
+                                k = onset + round((dist - d0) / c * sample_rate)
                                 if 0 <= k < n:
                                     early[k] += beta**refl * d0 / max(dist, 1e-3)
         early[onset] = 1.0
@@ -818,7 +819,8 @@ def _section(res: ReverbFit, files: list[str]) -> Any:
     return Section(
         title="FDN reverb fit",
         text=(f"{res.fdn.n_lines}-line FDN fitted in {res.fit.get('seconds', 0):.1f} s; mean "
-              f"absolute octave-band T60 error {res.mean_t60_error_pct:.2f} % (T30, 250 Hz-8 kHz)."),
+              f"absolute octave-band T60 error {res.mean_t60_error_pct:.2f} % "
+              "(T30, 250 Hz-8 kHz)."),
         metrics={"before": {"t60_s": res.target_t60_s},
                  "after": {"t60_s": res.fitted_t60_s, "t60_error_pct": res.mean_t60_error_pct}},
         images=[(f, caps[f]) for f in caps if f in files],
@@ -851,7 +853,7 @@ def render(fdn_json: str | Path, out_dir: str | Path, *, seconds: float | None =
         raise InputError(f"seconds must be in (0, 600], got {seconds!r}")
     if sample_rate is not None:
         check_sample_rate(sample_rate)
-    n = (int(round(seconds * sr)) if seconds is not None
+    n = (round(seconds * sr) if seconds is not None
          else int(data.get("length_samples", sr)))
     pre = int(data.get("predelay_samples", 0))
     h = _render_full(fdn, pre, n)
