@@ -352,6 +352,17 @@ def test_gradient_direction_bad_input(kwargs: dict, match: str) -> None:
                            args.pop("trials"), ranges={"gain": ParamRange(0.1, 2.0)}, **args)
 
 
+def test_gradient_direction_needs_a_differentiable_render_for_distance_0() -> None:
+    x = torch.randn(8)
+    r = {"gain": ParamRange(0.1, 2.0)}
+    with pytest.raises(InputError, match="differentiable"):
+        gradient_direction(lambda p: p["gain"].detach()[:, None] * x, _mse, "gain", [0.0], 5,
+                           ranges=r, distance_unit="linear")
+    res = gradient_direction(lambda p: p["gain"].detach()[:, None] * x, _mse, "gain", [0.2], 5,
+                             ranges=r, distance_unit="linear")
+    assert res.accuracy == [1.0]
+
+
 def test_gradient_direction_cents_needs_positive_range() -> None:
     with pytest.raises(InputError, match="cents"):
         gradient_direction(_gain_render(torch.ones(2)), _mse, "gain", [0.0], 5, ranges=GAIN)

@@ -893,6 +893,9 @@ def gradient_direction(
         with torch.set_grad_enabled(need_grad):
             loss_p = _per_item(loss(render({**common, param: pv}), target), b)
             if need_grad:
+                if not loss_p.requires_grad:
+                    raise InputError(f"the gradient test (distance 0) needs a render and loss "
+                                     f"differentiable in {param!r}; the loss has no gradient")
                 (grad,) = torch.autograd.grad(loss_p.sum(), pv, allow_unused=True)
                 if grad is None:
                     grad = torch.zeros_like(pv)

@@ -177,3 +177,15 @@ def test_cli_landscape_refuses_a_file_as_output(tmp_path: Path) -> None:
     f.write_text("x")
     assert_usage_error(["landscape", "--task", "gain", "--out", str(f)], inputs=[f],
                        match="not a folder")
+
+
+@pytest.mark.slow
+def test_eval_landscapes_quick() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, str(root / "evals" / "landscapes.py"), "--quick"],
+                          cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("FIGURE ") == 4

@@ -19,7 +19,9 @@ Recipes (``task``):
 - ``match``: DiffMoog Fig. 7: an FM operator (sine carrier ``freq_hz``, sine modulator at
   ``ratio`` times the carrier, modulation ``index``), or a band-limited ``square``/``saw``/``sine``
   (``"waveform"``); losses ``mss`` (DDSP multi-scale), ``mel``, ``wasserstein_time``,
-  ``wasserstein_freq`` and ``mse``.
+  ``wasserstein_freq``, ``mse``, and ``match`` (``diffdsp match``'s own
+  :func:`~diffdsp.tasks.match.matching_loss`) with its pitch term ``log_wasserstein``
+  (:func:`~diffdsp.losses.pitch.log_spectral_wasserstein`).
 - ``style``: a compressor (``threshold_db``, ``ratio``) on built-in speech; losses ``style``
   (the style task's :class:`~diffdsp.tasks.style.StyleLoss`), ``mss`` and ``mse``.
 - ``align``: one second-order all-pass section (``cutoff_hz``, ``radius``) on built-in speech;
@@ -375,6 +377,15 @@ def _match(cfg: Mapping[str, Any], seed: int) -> Recipe:
             a, b, n_fft=1024, hop_length=256, axis="frequency", reduction="none"),
         "mse": lambda a, b: mse_loss(a, b, reduction="none"),
     }
+    try:  # the match task's own loss and its pitch term, where this build has them
+        from diffdsp.losses.pitch import log_spectral_wasserstein
+        from diffdsp.tasks.match import matching_loss
+    except ImportError:  # pragma: no cover - depends on the installed build
+        pass
+    else:
+        losses["match"] = lambda a, b: matching_loss(a, b, sample_rate=sr, reduction="none")
+        losses["log_wasserstein"] = lambda a, b: log_spectral_wasserstein(
+            a, b, sample_rate=sr, reduction="none")
     params = ("freq_hz", "index") if waveform == "fm" else ("freq_hz", "amplitude")
     return Recipe(
         task="match", title=f"{waveform} oscillator ({sr} Hz, {seconds:g} s)"
