@@ -174,13 +174,20 @@ def sosfreqz(
 
 
 def _sos_response(sos: Tensor, zinv: Tensor) -> Tensor:
-    """Product over sections of ``B_s(z)/A_s(z)`` at ``zinv (F,)`` -> ``(..., F)``."""
-    num = _polyval(sos[..., :3], zinv)  # (..., S, F)
-    den = _polyval(sos[..., 3:], zinv)
-    h = num[..., 0, :] / den[..., 0, :]
+    """Product over sections of ``B_s(z)/A_s(z)`` at ``zinv (F,)`` -> ``(..., F)``.
+
+    Each section's numerator and denominator is one small complex matrix product with the
+    ``(3, F)`` matrix ``[1, z^-1, z^-2]``; the numerators and denominators are multiplied
+    separately and divided once.
+    """
+    powers = torch.stack([torch.ones_like(zinv), zinv, zinv * zinv], dim=0)  # (3, F)
+    coef = sos.to(zinv.dtype)
+    num = coef[..., 0, :3] @ powers
+    den = coef[..., 0, 3:] @ powers
     for s in range(1, sos.shape[-2]):
-        h = h * (num[..., s, :] / den[..., s, :])
-    return h
+        num = num * (coef[..., s, :3] @ powers)
+        den = den * (coef[..., s, 3:] @ powers)
+    return num / den
 
 
 def rfft_freqs(n_fft: int, *, sample_rate: float | None = None) -> Tensor:
