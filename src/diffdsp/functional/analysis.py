@@ -677,13 +677,15 @@ def f0_yin(
         first_dip = is_dip.to(torch.int8).argmax(-1)
         global_min = search.argmin(-1)
         k = torch.where(has_dip, first_dip, global_min)
-        # parabolic interpolation on the normalised difference
+        # parabolic interpolation on the raw difference function (step 5)
+        raw = d[..., tau_min : tau_max + 1]
         km = (k - 1).clamp_min(0)
         kp = (k + 1).clamp_max(search.shape[-1] - 1)
-        a = search.gather(-1, km[..., None])[..., 0]
+        a = raw.gather(-1, km[..., None])[..., 0]
+        b_raw = raw.gather(-1, k[..., None])[..., 0]
         b = search.gather(-1, k[..., None])[..., 0]
-        c = search.gather(-1, kp[..., None])[..., 0]
-        den = a - 2.0 * b + c
+        c = raw.gather(-1, kp[..., None])[..., 0]
+        den = a - 2.0 * b_raw + c
         shift = torch.where((den.abs() > 1e-12) & (k > 0) & (k < search.shape[-1] - 1),
                             0.5 * (a - c) / torch.where(den.abs() > 1e-12, den, 1.0), 0.0)
         shift = shift.clamp(-1.0, 1.0)
@@ -738,7 +740,7 @@ def _band_mags(
     q = 1.0 / (2.0 ** (1.0 / (2 * b)) - 2.0 ** (-1.0 / (2 * b)))
     fs = f.clamp_min(1e-6)[None, :]
     u = q * (fs / fc - fc / fs)
-    mag = 1.0 / torch.sqrt(1.0 + u ** (2 * order))
+    mag = 1.0 / (1.0 + u ** (2 * order))
     mag[:, 0] = 0.0
     return mag.to(dtype=dtype, device=torch.device(device))
 
@@ -749,9 +751,10 @@ def octave_filterbank(
 ) -> Tensor:
     """Split ``(..., time)`` into octave / third-octave bands ``(..., n_bands, time)``.
 
-    Zero-phase Butterworth band-pass magnitudes ``|H|^2 = 1 / (1 + (Q (f/fc - fc/f))^(2 order))``
-    (-3 dB at the band edges ``fc 2^(+-1/2b)``, IEC 61260 shape) applied in the frequency domain
-    with zero padding to ``>= 2 x`` the length (no circular wrap of the causal part). The
+    Zero-phase Butterworth band-pass ``|H| = 1 / (1 + (Q (f/fc - fc/f))^(2 order))``, i.e. the
+    response of forward-backward filtering (``scipy.signal.sosfiltfilt``) with an analog-prototype
+    Butterworth band-pass of the given order (-6 dB at the band edges ``fc 2^(+-1/2b)``), applied
+    in the frequency domain with zero padding to ``>= 2 x`` the length (no circular wrap). The
     magnitudes are designed once per (rate, length, bands) and cached on the input's device; all
     bands are one batched inverse FFT, no Python loop over bands.
 
@@ -863,11 +866,10 @@ def _masked_linefit(t: Tensor, y: Tensor, mask: Tensor) -> tuple[Tensor, Tensor,
     return a, b, n
 
 
-def _compensated_edc(h: Tensor, sample_rate: int, noise_handling: str) -> Tensor:
-    """Normalised EDC (float64) with truncation at the noise floor and tail compensation."""
+def _compensated_edc(h: Tensor, sample_rate: int, noise_handling: str) -> tuple[Tensor, Tensor]:
+    """Normalised EDC (float64) with truncation at the noise floor and tail compensation, and
+    the dynamic range (10 ms envelope peak over the floor, in dB)."""
     p = h.to(torch.float64).square()
-    if noise_handling == "none":
-        return schroeder_edc(p.sqrt(), normalize=True)
     n = p.shape[-1]
     tail = max(1, n // 10)
     floor = p[..., -tail:].mean(-1, keepdim=True)
@@ -877,6 +879,9 @@ def _compensated_edc(h: Tensor, sample_rate: int, noise_handling: str) -> Tensor
     env_db = power_to_db(env, 1e-300)
     floor_db = power_to_db(floor, 1e-300)
     peak_idx = env.argmax(-1, keepdim=True)
+    dyn_range_db = (env_db.gather(-1, peak_idx) - floor_db)[..., 0]
+    if noise_handling == "none":
+        return schroeder_edc(p.sqrt(), normalize=True), dyn_range_db
     idx = torch.arange(n, device=h.device)
     after_peak = idx >= peak_idx
     below = after_peak & (env_db <= floor_db + 5.0)
@@ -894,7 +899,7 @@ def _compensated_edc(h: Tensor, sample_rate: int, noise_handling: str) -> Tensor
     comp = torch.where((rate[..., None] > 0) & (cnt[..., None] >= 2) & (cut < n),
                        p_cut / (1.0 - torch.exp(-rate[..., None])).clamp_min(1e-300), 0.0)
     e = torch.flip(torch.cumsum(torch.flip(p * keep, (-1,)), -1), (-1,)) + comp * keep
-    return safe_divide(e, e[..., :1], 1e-300)
+    return safe_divide(e, e[..., :1], 1e-300), dyn_range_db
 
 
 def db_to_power_t(x_db: Tensor) -> Tensor:
@@ -932,8 +937,10 @@ def t60_per_band(
         center_frequencies_hz: explicit band centres.
 
     Returns:
-        ``(...)`` for broadband, ``(..., n_bands)`` otherwise; ``NaN`` where the EDC does not
-        reach the lower fit limit (not enough dynamic range: the value is undefined, not 0).
+        ``(...)`` for broadband, ``(..., n_bands)`` otherwise; ``NaN`` where the dynamic range
+        (10 ms envelope peak over the noise floor, the mean power of the last 10 %) is less than
+        10 dB beyond the fit range (45 dB for T30, 35 dB for T20, 20 dB for EDT; ISO 3382-1):
+        the value is undefined there, not 0.
         Not differentiable (a measurement; the fit range is a hard mask).
 
     Examples:
@@ -956,11 +963,12 @@ def t60_per_band(
         if bands != "broadband":
             h = octave_filterbank(h, sample_rate=sr, bands=bands,
                                   center_frequencies_hz=center_frequencies_hz)
-        e = _compensated_edc(h, sr, noise_handling)
+        e, dyn_range_db = _compensated_edc(h, sr, noise_handling)
         e_db = power_to_db(e, 1e-300)
         hi, lo = _T60_LIMITS[method]
         mask = (e_db <= hi) & (e_db >= lo)
-        reached = (e_db < lo).any(-1)
+        # ISO 3382-1: the floor must be >= 10 dB below the lowest point of the fit range
+        reached = (e_db < lo).any(-1) & (dyn_range_db >= -lo + 10.0)
         t = torch.arange(e.shape[-1], dtype=torch.float64, device=e.device) / sr
         slope, _, cnt = _masked_linefit(t.expand_as(e_db), e_db, mask)
         t60 = -60.0 / torch.where(slope < 0, slope, -1e-300)

@@ -105,11 +105,14 @@ if _HAVE_NUMBA:
                 sd = one if d > 0 else (-one if d < 0 else zero)
                 sl = one if px > py else (-one if px < py else zero)
                 lr = half * math.log(px / py)
-                glog = g3 * sl + two * g5 * lr
+                # common factors; every derivative is (a + b / |.|) / |.|
+                lin = g1 * d + g4 * half * sd
+                glog = half * (g3 * sl + two * g5 * lr)
+                es = two * edge * scale
                 if want_x:
                     if px0 > eps:
-                        dp = g1 * d / mx + glog * half / px + g4 * sd * half / mx
-                        c = two * dp * edge * scale
+                        inv = one / mx
+                        c = es * inv * (lin + glog * inv)
                         gx[m, k, 0] = c * xr
                         gx[m, k, 1] = c * xi
                     else:
@@ -117,8 +120,8 @@ if _HAVE_NUMBA:
                         gx[m, k, 1] = zero
                 if want_y:
                     if py0 > eps:
-                        dp = g2 - g1 * d / my - glog * half / py - g4 * sd * half / my
-                        c = two * dp * edge * scale
+                        inv = one / my
+                        c = es * (g2 - inv * (lin + glog * inv))
                         gy[m, k, 0] = c * yr
                         gy[m, k, 1] = c * yi
                     else:
@@ -131,8 +134,13 @@ def _consts(eps: float, scale: float, like: Tensor) -> Any:
     return np.array([eps, scale, 0.5, 1.0], dtype=dt)
 
 
+#: Below this many bins per call the torch path is used (numba's thread launch costs more).
+NUMBA_MIN_BINS = 1 << 16
+
+
 def _use_numba(t: Tensor) -> bool:
-    return _HAVE_NUMBA and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+    return (_HAVE_NUMBA and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+            and t.shape[0] * t.shape[1] >= NUMBA_MIN_BINS)
 
 
 def frame_spectrum(

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from diffdsp._numerics import power_to_db, safe_divide, safe_sqrt
 from diffdsp._validation import InputError, check_choice, check_sample_rate, check_tensor
 from diffdsp.functional.analysis import octave_filterbank, schroeder_edc, stft_magnitude
-from diffdsp.losses.spectral import reduce_loss
+from diffdsp.losses.spectral import norm_ratio, reduce_loss
 
 __all__ = [
     "EDCLoss",
@@ -212,7 +212,7 @@ def power_convergence_loss(
     pad = (smooth_frames // 2, smooth_bins // 2)
     sx = F.conv2d(px.reshape(-1, 1, *px.shape[-2:]), k, padding=pad).reshape(*lead, -1)
     sy = F.conv2d(py.reshape(-1, 1, *py.shape[-2:]), k, padding=pad).reshape(*lead, -1)
-    per = safe_sqrt((sx - sy).square().sum(-1)) / safe_sqrt(sy.square().sum(-1))
+    per = norm_ratio((sx - sy).square().sum(-1), sy.square().sum(-1))
     return reduce_loss(per, reduction)
 
 

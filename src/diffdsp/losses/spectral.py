@@ -55,6 +55,7 @@ __all__ = [
     "a_weighting_fir",
     "apply_prefilter",
     "multi_resolution_stft_loss",
+    "norm_ratio",
     "reduce_loss",
     "spectral_wasserstein_loss",
     "stft_loss_terms",
@@ -64,6 +65,20 @@ Reduction = Literal["mean", "sum", "none"]
 AURALOSS_FFT = (1024, 2048, 512)
 AURALOSS_HOP = (120, 240, 50)
 AURALOSS_WIN = (600, 1200, 240)
+
+
+def norm_ratio(num_sq: Tensor, den_sq: Tensor, eps: float = 1e-14) -> Tensor:
+    """``sqrt(num_sq) / sqrt(den_sq)`` (a ratio of norms from squared norms), safe at zero.
+
+    Computed as ``num_sq / (sqrt(max(num_sq, eps)) sqrt(max(den_sq, eps)))``: equal to the ratio
+    whenever ``num_sq >= eps``, exactly 0 when ``num_sq = 0`` (identical spectra), and with a
+    finite gradient everywhere (``sqrt`` has an infinite slope at 0).
+
+    Examples:
+        >>> norm_ratio(torch.tensor([4.0, 0.0]), torch.tensor([16.0, 16.0]))
+        tensor([0.5000, 0.0000])
+    """
+    return num_sq / (safe_sqrt(num_sq, eps) * safe_sqrt(den_sq, eps))
 
 
 def reduce_loss(per_item: Tensor, reduction: str) -> Tensor:
@@ -175,10 +190,10 @@ def _terms_from_window(
     n_el = float((n_fft // 2 + 1) * _n_frames(input.shape[-1], n_fft, hop))
     s_diff, s_ref = sums[..., 0], sums[..., 1]
     if sc_over_batch:
-        sc = safe_sqrt(s_diff.sum()) / safe_sqrt(s_ref.sum())
+        sc = norm_ratio(s_diff.sum(), s_ref.sum())
         sc = sc.expand(s_diff.shape)
     else:
-        sc = safe_sqrt(s_diff) / safe_sqrt(s_ref)
+        sc = norm_ratio(s_diff, s_ref)
     return {
         "sc": sc,
         "log_mag": sums[..., 2] / n_el,
@@ -608,7 +623,7 @@ class MelSTFTLoss(nn.Module):
                                 win_length=w.shape[-1], eps=self.eps) @ fb.T
             mx, my = mx.clamp_min(math.sqrt(self.eps)), my.clamp_min(math.sqrt(self.eps))
             d = mx - my
-            sc = safe_sqrt(d.square().sum((-2, -1))) / safe_sqrt(my.square().sum((-2, -1)))
+            sc = norm_ratio(d.square().sum((-2, -1)), my.square().sum((-2, -1)))
             logm = (torch.log(mx) - torch.log(my)).abs().mean((-2, -1))
             lin = d.abs().mean((-2, -1))
             total = total + self.w_sc * sc + self.w_log_mag * logm + self.w_lin_mag * lin
