@@ -3,8 +3,8 @@ cascade of all-pass filters (Bargum et al., DAFx 2023).
 
 Pipeline (:func:`fit_alignment` on tensors, :func:`run` on files):
 
-1. **Bulk delay and polarity**: the peak of the FFT cross-correlation (parabolic interpolation
-   for the sub-sample part) gives an integer delay, a sign and the normalised correlation peak.
+1. **Bulk delay and polarity**: the peak of the phase-transform (GCC-PHAT) cross-correlation
+   (windowed-sinc interpolation for the sub-sample part) gives an integer delay and a sign.
    The integer part shifts the dry signal; the fractional part becomes a first-order Thiran
    all-pass section (an exact, exportable fractional delay at low frequencies).
 2. **All-pass cascade** of order ``order`` (default 7 = three second-order + one first-order
@@ -29,8 +29,8 @@ Pipeline (:func:`fit_alignment` on tensors, :func:`run` on files):
    time-domain polish after the spectral fit.
 3. **Never worse**: the candidates (identity, delay/polarity only, fitted cascade, polished
    cascade) are rendered exactly and the one with the lowest ESR on the whole signal is returned.
-   When even the best explains little of the wet signal, the result says the signals look
-   unrelated and the identity is returned.
+   When even the best explains little of the wet signal (ESR > 0.95) and the spectral coherence
+   is at chance level, the result says the signals look unrelated and the identity is returned.
 
 Outputs (:func:`run`): ``aligned.wav`` (same rate, channels and length as the dry input),
 ``allpass.json`` (delay, polarity and every section's coefficients with its (R, f_c, warp)),
@@ -90,8 +90,11 @@ F_MIN_HZ = 20.0
 F_MAX_HZ = 20000.0
 R_MAX = 0.9995
 WARP_MAX = 0.9
-#: Below this normalised cross-correlation peak and above this best ESR the pair is "unrelated".
-UNRELATED_CORR = 0.1
+#: The pair is "unrelated" when the best candidate's ESR stays above UNRELATED_ESR and the
+#: spectral coherence ``sum |S_xy| / sqrt(E_xx E_yy)`` is at chance level (below
+#: ``max(UNRELATED_COHERENCE, 2.5 / sqrt(frames))``; independent signals give about
+#: ``0.9 / sqrt(frames)``).
+UNRELATED_COHERENCE = 0.15
 UNRELATED_ESR = 0.95
 
 
@@ -204,8 +207,12 @@ def estimate_delay(
 ) -> tuple[float, int, float]:
     """Bulk delay (sub-sample), polarity and normalised peak of the dry-wet cross-correlation.
 
-    Channels (leading dimensions) are summed in the correlation. The lag of the largest
-    ``|r|`` is refined by parabolic interpolation of ``|r|`` around the peak.
+    The lag is the peak of the phase-transform (GCC-PHAT) cross-correlation, ``irfft(S / |S|)``
+    with ``S = sum_channels Y conj(X)`` (regularised by 1e-3 of the mean ``|S|``): every frequency
+    votes equally, so tonal or periodic signals (a sustained chord) do not lock onto a multiple of
+    their period as the plain correlation does. It is refined to 1/100 sample by Kaiser-windowed
+    sinc interpolation over +-16 lags; the polarity is the sign of the peak. ``peak`` is the plain
+    normalised cross-correlation at that delay.
 
     Args:
         dry: ``(..., time)``.
@@ -214,44 +221,58 @@ def estimate_delay(
 
     Returns:
         ``(delay_samples, polarity, peak)``: positive delay means the wet lags the dry; ``peak``
-        in [0, 1] is ``|r_max| / sqrt(E_dry E_wet)``.
+        in [0, 1] is ``|r(delay)| / sqrt(E_dry E_wet)``.
 
     Examples:
         >>> x = torch.randn(4000, generator=torch.Generator().manual_seed(0))
         >>> d, p, peak = estimate_delay(x, -apply_delay(x, 12))
         >>> round(d, 3), p, peak > 0.99
         (12.0, -1, True)
+
+    References:
+        C. Knapp, G. Carter, "The generalized correlation method for estimation of time delay",
+        IEEE TASSP 24(4), 1976 (PHAT weighting).
     """
     x = dry.to(torch.float64).reshape(-1, dry.shape[-1])
     y = wet.to(torch.float64).reshape(-1, wet.shape[-1])
     n = x.shape[-1]
     nfft = 1 << math.ceil(math.log2(max(2 * n - 1, 2)))
-    r = torch.fft.irfft(
-        (torch.fft.rfft(y, nfft) * torch.fft.rfft(x, nfft).conj()).sum(0), nfft
-    )
+    spec = (torch.fft.rfft(y, nfft) * torch.fft.rfft(x, nfft).conj()).sum(0)
+    r = torch.fft.irfft(spec, nfft)
+    mag = spec.abs()
+    r_phat = torch.fft.irfft(spec / (mag + 1e-3 * float(mag.mean()) + 1e-300), nfft)
     max_lag = n - 1 if max_delay_samples is None else min(int(max_delay_samples), n - 1)
     lags = torch.cat([torch.arange(0, max_lag + 1), torch.arange(-max_lag, 0)])
-    vals = torch.cat([r[: max_lag + 1], r[nfft - max_lag :]]) if max_lag > 0 else r[:1]
+
+    def window(sig: Tensor) -> Tensor:
+        return torch.cat([sig[: max_lag + 1], sig[nfft - max_lag :]]) if max_lag > 0 else sig[:1]
+
+    vals = window(r_phat)
     i = int(torch.argmax(vals.abs()))
     lag = int(lags[i])
-    peak_val = float(vals[i])
+    sign = 1.0 if float(vals[i]) >= 0 else -1.0
     delay = float(lag)
+    peak_val = float(r[lag % nfft])
     if max_lag > 0:
-        # sub-sample refinement: band-limited (Kaiser-windowed sinc) interpolation of r over
-        # +-16 lags, evaluated on a 1/100-sample grid around the peak
+        # sub-sample refinement: band-limited (Kaiser-windowed sinc) interpolation over +-16 lags,
+        # evaluated on a 1/100-sample grid around the peak
         taps = torch.arange(-16, 17)
-        local = r[(lag + taps) % nfft]
-        local = torch.where((lag + taps).abs() <= max_lag, local, torch.zeros_like(local))
+        inside = (lag + taps).abs() <= max_lag
         frac = torch.linspace(-1.0, 1.0, 201, dtype=torch.float64)
         arg = frac[:, None] - taps[None, :].to(torch.float64)
         win = torch.special.i0(8.0 * torch.sqrt((1.0 - (arg / 17.0) ** 2).clamp_min(0.0)))
-        fine = (torch.sinc(arg) * win / float(torch.special.i0(torch.tensor(8.0))) * local).sum(-1)
-        j = int(torch.argmax(fine * (1.0 if peak_val >= 0 else -1.0)))
+        kern = torch.sinc(arg) * win / float(torch.special.i0(torch.tensor(8.0)))
+
+        def interp(sig: Tensor) -> Tensor:
+            local = sig[(lag + taps) % nfft]
+            return (kern * torch.where(inside, local, torch.zeros_like(local))).sum(-1)
+
+        j = int(torch.argmax(interp(r_phat) * sign))
         delay = lag + float(frac[j])
-        peak_val = float(fine[j]) if abs(float(fine[j])) > abs(peak_val) else peak_val
+        peak_val = float(interp(r)[j])
     energy = math.sqrt(float((x * x).sum()) * float((y * y).sum()))
     peak = abs(peak_val) / energy if energy > 0 else 0.0
-    return delay, (1 if peak_val >= 0 else -1), min(peak, 1.0)
+    return delay, (1 if sign > 0 else -1), min(peak, 1.0)
 
 
 def metrics(estimate: Tensor, target: Tensor) -> dict[str, float]:
@@ -468,7 +489,8 @@ class AlignmentFit:
         candidates: ESR of every candidate tried.
         related: False when the wet signal does not look like a processed dry signal.
         note: one sentence for the result (why the identity was returned, ...).
-        delay: ``{"delay_samples", "polarity", "correlation_peak"}`` from the cross-correlation.
+        delay: ``{"delay_samples", "polarity", "correlation_peak", "coherence"}`` from the
+            cross-correlation and the Welch cross-spectrum.
         fit: ``{"steps", "seconds", "final_loss", "converged", ...}``.
         losses: loss per step of the gradient stage.
     """
@@ -715,13 +737,15 @@ def _fit_alignment(
         esr[name] = metrics(out, y0)["esr"]
     chosen = min(esr, key=lambda k: (esr[k], list(cands).index(k)))
     best = esr[chosen]
-    related = not (peak < UNRELATED_CORR and best > UNRELATED_ESR)
+    coherence, chance = _coherence(x, y, sample_rate)
+    related = not (coherence < chance and best > UNRELATED_ESR)
     note = ""
     if not related:
         chosen = "identity"
         note = (
-            f"the wet signal does not look like a processed version of the dry one (normalised "
-            f"cross-correlation peak {peak:.3f}, best ESR {best:.3f}): identity returned"
+            f"the wet signal does not look like a processed version of the dry one (spectral "
+            f"coherence {coherence:.3f}, chance level {chance:.3f}; best ESR {best:.3f}): "
+            f"identity returned"
         )
     elif chosen == "identity":
         note = "no candidate lowered the ESR: identity returned"
@@ -745,10 +769,21 @@ def _fit_alignment(
         candidates=esr,
         related=related,
         note=note,
-        delay={"delay_samples": d0, "polarity": pol, "correlation_peak": peak},
+        delay={"delay_samples": d0, "polarity": pol, "correlation_peak": peak,
+               "coherence": coherence},
         fit=fit_block,
         losses=losses,
     )
+
+
+def _coherence(x: Tensor, y: Tensor, sample_rate: int) -> tuple[float, float]:
+    """``sum |S_xy| / sqrt(E_xx E_yy)`` over Welch frames of ``sample_rate / 24`` samples, and
+    the level below which it is indistinguishable from independent signals."""
+    nper = _nperseg(sample_rate, x.shape[-1], 24.0)
+    sxy, _, exx, eyy = _welch_cross(x, y, nper)
+    frames = x.shape[0] * max(1, (x.shape[-1] - nper) // (nper // 2) + 1)
+    value = float(sxy.abs().sum()) / math.sqrt(max(exx * eyy, 1e-300))
+    return value, max(UNRELATED_COHERENCE, 2.5 / math.sqrt(frames))
 
 
 def _make_filter(design: _Design, n_int: int, pol: int, sample_rate: int) -> AlignmentFilter:
