@@ -122,6 +122,15 @@ if _HAVE_NUMBA:
     # own OpenMP pool (1 ms+ per call on a busy machine, even for tiny inputs).
     _JIT: dict[str, Any] = {"cache": True, "nogil": True, "fastmath": {"contract"}}
 
+    @numba.njit(cache=True, nogil=True, fastmath=True)
+    def _nb_dot64(u, v, n0, n1, shift):  # type: ignore[no-untyped-def]  # pragma: no cover
+        # sum_{n0 <= n < n1} u[n] v[n - shift] in float64; reassociation allowed here only
+        # (a vectorised reduction: the rounding of one float64 sum, not of the recursion)
+        s = 0.0
+        for n in range(n0, n1):
+            s += np.float64(u[n]) * np.float64(v[n - shift])
+        return s
+
     @numba.njit(**_JIT)
     def _nb_fwd_ti(x, a, zi, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
         B, T = x.shape
@@ -281,10 +290,8 @@ if _HAVE_NUMBA:
             if need_a:
                 # coefficient gradient ga[k-1] = -sum_n gx[n] y[n-k], accumulated in float64
                 acc = np.zeros(K, dtype=np.float64)
-                for n in range(K, T):
-                    v = gxb[n]
-                    for k in range(K):
-                        acc[k] -= v * yb[n - k - 1]
+                for k in range(K):
+                    acc[k] = -_nb_dot64(gxb, yb, K, T, k + 1)
                 for n in range(min(K, T)):
                     v = gxb[n]
                     for k in range(1, K + 1):
@@ -453,12 +460,12 @@ def _run_rows(kern: Any, batched: list[np.ndarray], *extra: Any) -> None:
         return
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-    bounds = [round(i * B / n) for i in range(n + 1)]
-    futures = [
-        _POOL.submit(kern, *[arr[lo:hi] for arr in batched], *extra)
-        for lo, hi in itertools.pairwise(bounds)
-        if hi > lo
-    ]
+    bounds = [(lo, hi) for lo, hi in itertools.pairwise(round(i * B / n) for i in range(n + 1))
+              if hi > lo]
+    futures = [_POOL.submit(kern, *[arr[lo:hi] for arr in batched], *extra)
+               for lo, hi in bounds[1:]]
+    lo, hi = bounds[0]
+    kern(*[arr[lo:hi] for arr in batched], *extra)  # the calling thread takes the first share
     for f in futures:
         f.result()
 
