@@ -82,9 +82,10 @@ def reverb(points: int, seconds: float, threads: int) -> dict[str, Any]:
     grid = {n: grid_values(rec.ranges[n], points) for n in names}
     common = dict(ranges=rec.ranges, truth={n: rec.truth[n] for n in names}, batch_size=128)
     rec.render({n: torch.tensor([rec.truth[n]]) for n in names})  # warm the numba kernel
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     edc = landscape(rec.render, rec.losses["edc"], rec.target, grid, **common)  # type: ignore[arg-type]
     edc_s = time.perf_counter() - t0
+    edc_cpu = time.process_time() - c0
     others = landscapes(rec.render, {k: rec.losses[k] for k in ("mss", "power_convergence",
                                                                 "esr")},
                         rec.target, grid, **common)  # type: ignore[arg-type]
@@ -94,6 +95,7 @@ def reverb(points: int, seconds: float, threads: int) -> dict[str, Any]:
                      **{k: v for k, v in rec.settings.items() if k != "delay_samples"},
                      "truth": rec.truth},
         "edc_seconds": edc_s,
+        "edc_cpu_seconds": edc_cpu,
         "losses": {k: {"local_minima": v.local_minima, "argmin": v.argmin,
                        "argmin_steps": v.argmin_steps,
                        "within_one_step": v.argmin_within_one_step,
@@ -102,20 +104,55 @@ def reverb(points: int, seconds: float, threads: int) -> dict[str, Any]:
     }
 
 
+def reverb_speed(points: int, seconds: float) -> tuple[float, float]:
+    """Wall and CPU time (all threads) of the octave-band EDC landscape alone (render + loss).
+
+    On a shared machine the wall time includes waiting for the CPU; the process CPU time is
+    what the work itself costs (on an idle machine the wall time lies between CPU / threads and
+    CPU)."""
+    rec = build_recipe("reverb", {"seconds": seconds})
+    names = ["t60_dc_s", "cutoff_hz"]
+    grid = {n: grid_values(rec.ranges[n], points) for n in names}
+    rec.render({n: torch.tensor([rec.truth[n]]) for n in names})  # warm the numba kernel
+    t0, c0 = time.perf_counter(), time.process_time()
+    landscape(rec.render, rec.losses["edc"], rec.target, grid, ranges=rec.ranges,
+              truth={n: rec.truth[n] for n in names}, batch_size=128)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def reverb_perturbed(points: int, k: int, seconds: float) -> dict[str, Any]:
     rec = build_recipe("reverb", {"seconds": seconds})
     names = ["t60_dc_s", "cutoff_hz"]
     grid = {n: grid_values(rec.ranges[n], points) for n in names}
+    truth = {n: rec.truth[n] for n in names}
     t0 = time.perf_counter()
-    res = landscapes(rec.render, rec.losses, rec.target, grid, ranges=rec.ranges,
-                     truth={n: rec.truth[n] for n in names}, perturb=rec.perturb, repeats=k,
-                     batch_size=128)
-    return {"points": points, "perturbations": k, "seconds": time.perf_counter() - t0,
+    res = landscapes(rec.render, rec.losses, rec.target, grid, ranges=rec.ranges, truth=truth,
+                     perturb=rec.perturb, repeats=k, batch_size=128)
+    seconds_ = time.perf_counter() - t0
+    fixed = landscapes(rec.render, rec.losses, rec.target, grid, ranges=rec.ranges, truth=truth,
+                       batch_size=128)
+    # interference: what a new feedback matrix alone costs at the true attenuation, relative to
+    # the loss range that the attenuation parameters span with the matrix fixed
+    at = {n: torch.tensor([truth[n]]) for n in names}
+    base = rec.render(at)
+    inter = {}
+    gen = torch.Generator().manual_seed(1234)
+    mats = [rec.perturb(j, gen)["feedback_matrix"] for j in range(k)]  # type: ignore[misc]
+    ys = rec.render({n: v.expand(k) for n, v in at.items()} | {"feedback_matrix":
+                                                               torch.stack(mats)})
+    for n, fn in rec.losses.items():
+        span = float(fixed[n].loss.max() - fixed[n].loss.min())
+        vals = fn(ys, rec.target.expand_as(ys)).double()
+        ref = float(fn(base, rec.target[None]).double()[0])
+        inter[n] = float((vals.median() - ref) / span) if span > 0 else float("nan")
+    return {"points": points, "perturbations": k, "seconds": seconds_,
             "losses": {n: {"local_minima_median": r.local_minima,
                            "local_minima_runs_mean": sum(r.local_minima_runs)
                            / len(r.local_minima_runs),
+                           "local_minima_fixed": fixed[n].local_minima,
                            "argmin_steps": r.argmin_steps,
-                           "within_one_step": r.argmin_within_one_step}
+                           "within_one_step": r.argmin_within_one_step,
+                           "matrix_interference": inter[n]}
                        for n, r in res.items()}}
 
 
@@ -196,14 +233,27 @@ def main() -> int:
     ap.add_argument("--perturbed-points", type=int, default=16)
     ap.add_argument("--perturbations", type=int, default=25)
     ap.add_argument("--out", type=Path, default=None, help="write DIR/landscapes.json")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only the timing bar: the 64x64 EDC landscape (run on an idle machine)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     quick = args.quick
     points = 6 if quick else args.points
     seconds = 0.2 if quick else args.seconds
-    print(f"torch {torch.__version__}, threads {args.threads}, seed {args.seed}, quick {quick}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, threads {args.threads}, seed {args.seed}, quick {quick}, "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
     figures: dict[str, Any] = {}
+
+    if args.speed_only:
+        speed, cpu = reverb_speed(points, seconds)
+        ok = speed < 60.0
+        print(f"reverb EDC landscape: wall {speed:.1f} s, process CPU {cpu:.1f} s")
+        print(f"FIGURE reverb_edc_landscape_seconds {speed:.1f} s for {points}x{points}, N=8, "
+              f"{seconds:g} s at 16000 Hz, octave bands, {args.threads} threads "
+              f"(bar < 60 s for 64x64): {_verdict(ok and points == 64, quick)}")
+        return 0 if quick or ok else 1
 
     cv = convex(quick)
     figures["convex"] = cv
@@ -226,8 +276,9 @@ def main() -> int:
     for k, v in pr["losses"].items():
         steps = ", ".join(f"{a} {s:+.2f}" for a, s in (v["argmin_steps"] or {}).items())
         print(f"reverb {pp}x{pp}, {kp} matrix perturbations, {k:18s} median-landscape minima "
-              f"{v['local_minima_median']}, mean per run {v['local_minima_runs_mean']:.2f}, "
-              f"argmin - truth [{steps}] grid steps")
+              f"{v['local_minima_median']}, mean per run {v['local_minima_runs_mean']:.2f} "
+              f"(fixed matrix {v['local_minima_fixed']}), argmin - truth [{steps}] grid steps, "
+              f"matrix interference {v['matrix_interference']:.3f} of the loss range")
 
     sens = real_sensitivity(quick, args.seed)
     figures["sensitivity"] = sens
@@ -253,6 +304,8 @@ def main() -> int:
           f"(bar <= 1): {_verdict(ok2, quick)}")
     print(f"FIGURE reverb_local_minima mss={mss['local_minima']} edc={edc['local_minima']} "
           f"on {points}x{points} (bar: mss > edc): {_verdict(ok3, quick)}")
+    print(f"reverb EDC landscape: wall {rv['edc_seconds']:.1f} s, process CPU "
+          f"{rv['edc_cpu_seconds']:.1f} s")
     print(f"FIGURE reverb_edc_landscape_seconds {rv['edc_seconds']:.1f} s for {points}x{points}, "
           f"N=8, {seconds:g} s at {rv['settings']['sample_rate']} Hz, octave bands, "
           f"{args.threads} threads (bar < 60 s for 64x64): "
