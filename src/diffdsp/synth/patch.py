@@ -24,6 +24,7 @@ References:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -369,14 +370,14 @@ class Patch(nn.Module):
         except KeyError as exc:
             raise InputError(f"patch JSON is missing the key {exc}") from None
 
-    def save(self, path: str | Path, params: Mapping[str, Tensor | float] | None = None) -> Path:
+    def save(self, path: str | os.PathLike[str], params: Mapping[str, Tensor | float] | None = None) -> Path:
         """Write the patch (and optionally one sound's parameters) as JSON, atomically."""
         from diffdsp.io import atomic_write_text
 
         return atomic_write_text(path, json.dumps(self.to_dict(params), indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> tuple[Patch, dict[str, float] | None]:
+    def load(cls, path: str | os.PathLike[str]) -> tuple[Patch, dict[str, float] | None]:
         """Read a patch JSON; returns ``(patch, params or None)``."""
         p = Path(path)
         try:
