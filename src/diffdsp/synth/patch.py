@@ -370,7 +370,9 @@ class Patch(nn.Module):
         except KeyError as exc:
             raise InputError(f"patch JSON is missing the key {exc}") from None
 
-    def save(self, path: str | os.PathLike[str], params: Mapping[str, Tensor | float] | None = None) -> Path:
+    def save(
+        self, path: str | os.PathLike[str], params: Mapping[str, Tensor | float] | None = None
+    ) -> Path:
         """Write the patch (and optionally one sound's parameters) as JSON, atomically."""
         from diffdsp.io import atomic_write_text
 
