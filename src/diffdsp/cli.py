@@ -225,6 +225,72 @@ def landscape(
              device=device)
 
 
+reverb_app = typer.Typer(help="Fit, render and apply feedback delay network reverbs.",
+                         no_args_is_help=True)
+app.add_typer(reverb_app, name="reverb")
+
+
+@reverb_app.command("fit")
+def reverb_fit(
+    rir: Annotated[Path, typer.Argument(metavar="RIR", help="Room impulse response (mono).")],
+    out: OutOpt = Path("diffdsp_reverb"),
+    delays: Annotated[int, typer.Option("--delays", help="Number of delay lines N.")] = 8,
+    steps: Annotated[int, typer.Option("--steps", help="Steps of the decay stage.")] = 200,
+    time_budget: Annotated[float, typer.Option(
+        "--time-budget", help="Wall-time budget of the fit in seconds (0: none).")] = 60.0,
+    channel: Annotated[int, typer.Option(
+        "--channel", help="Channel of a multi-channel RIR to fit (-1: refuse those).")] = -1,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Fit an FDN to RIR; write DIR/impulse_response.wav, fdn.json, plots, result.json."""
+    from diffdsp.tasks import reverb as reverb_task
+
+    run_task(reverb_task.fit, quiet=quiet, json_out=json_out, threads=threads, rir_path=rir,
+             out_dir=out, n_lines=delays, steps=steps, time_budget_s=time_budget or None,
+             channel=None if channel < 0 else channel, seed=seed, device=device)
+
+
+@reverb_app.command("render")
+def reverb_render(
+    fdn_json: Annotated[Path, typer.Argument(metavar="FDN_JSON", help="fdn.json from 'fit'.")],
+    out: OutOpt = Path("diffdsp_reverb_render"),
+    seconds: Annotated[float, typer.Option(
+        "--seconds", help="Length in seconds (0: the fitted RIR's).")] = 0.0,
+    sample_rate: Annotated[int, typer.Option(
+        "--sample-rate", help="Output sample rate (0: the FDN's).")] = 0,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Render the impulse response of a saved FDN; write DIR/impulse_response.wav."""
+    from diffdsp.tasks import reverb as reverb_task
+
+    run_task(reverb_task.render, quiet=quiet, json_out=json_out, threads=threads,
+             fdn_json=fdn_json, out_dir=out, seconds=seconds or None,
+             sample_rate=sample_rate or None)
+
+
+@reverb_app.command("apply")
+def reverb_apply(
+    fdn_json: Annotated[Path, typer.Argument(metavar="FDN_JSON", help="fdn.json from 'fit'.")],
+    input: Annotated[Path, typer.Argument(metavar="INPUT", help="Audio to reverberate.")],
+    out: OutOpt = Path("diffdsp_reverb_apply"),
+    wet: Annotated[float, typer.Option("--wet", help="Wet/dry mix, 0..1.")] = 0.3,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Reverberate INPUT with a saved FDN; write DIR/output.wav."""
+    from diffdsp.tasks import reverb as reverb_task
+
+    run_task(reverb_task.apply, quiet=quiet, json_out=json_out, threads=threads,
+             fdn_json=fdn_json, input_path=input, out_dir=out, wet=wet)
+
+
 train_app = typer.Typer(
     help="Train learned controllers with Lightning (DDP with --devices N --strategy ddp).",
     no_args_is_help=True,

@@ -101,9 +101,10 @@ def _noise_and_cut(energy: Tensor, sample_rate: int) -> tuple[Tensor, Tensor]:
     tail = max(1, t // 10)
     noise = energy[..., -tail:].mean(-1)
     win = max(1, int(0.01 * sample_rate))
-    kernel = torch.ones(1, 1, win, dtype=energy.dtype, device=energy.device) / win
-    smooth = torch.nn.functional.conv1d(energy.reshape(-1, 1, t), kernel, padding=win // 2)
-    smooth = smooth[..., :t].reshape(energy.shape)
+    c = torch.nn.functional.pad(torch.cumsum(energy, -1), (win // 2 + 1, win - win // 2 - 1))
+    lo = c[..., :t]
+    hi = torch.cat([c[..., win:], c[..., -1:].expand(*c.shape[:-1], win)], -1)[..., :t]
+    smooth = (hi - lo) / win  # centred moving average (cumulative sums, O(T))
     above = smooth > 2.0 * noise.unsqueeze(-1)
     idx = torch.arange(t, device=energy.device).expand_as(above)
     cut = torch.where(above, idx, torch.zeros_like(idx)).amax(-1).clamp_min(1) + 1
@@ -201,16 +202,16 @@ def echo_density(x: Tensor, sample_rate: int, *, window_ms: float = 20.0) -> Ten
     t = x.shape[-1]
     w = torch.hann_window(win, periodic=False, dtype=x.dtype, device=x.device)
     w = w / w.sum()
-    xx = x.reshape(1, 1, t)
     pad = win // 2
-    var = torch.nn.functional.conv1d(torch.nn.functional.pad(xx * xx, (pad, pad)),
-                                     w.reshape(1, 1, -1)).reshape(t)
-    std = var.clamp_min(1e-30).sqrt()
+
+    def smooth(v: Tensor) -> Tensor:  # centred windowed average, by FFT
+        n = 1 << math.ceil(math.log2(t + win))
+        out = torch.fft.irfft(torch.fft.rfft(v, n=n) * torch.fft.rfft(w, n=n), n=n)
+        return out[pad : pad + t]
+
+    std = smooth(x * x).clamp_min(1e-30).sqrt()
     outside = (x.abs() > std).to(x.dtype)
-    frac = torch.nn.functional.conv1d(torch.nn.functional.pad(outside.reshape(1, 1, t),
-                                                              (pad, pad)),
-                                      w.reshape(1, 1, -1)).reshape(t)
-    return frac / math.erfc(1.0 / math.sqrt(2.0))
+    return smooth(outside) / math.erfc(1.0 / math.sqrt(2.0))
 
 
 @dataclass
@@ -386,6 +387,7 @@ class ReverbFit:
     fitted_t60_s: list[float]
     t60_error_pct: list[float]
     fit: dict[str, Any]
+    bands_hz: list[float] = field(default_factory=list)
     losses: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -590,7 +592,7 @@ def fit_rir(
     return ReverbFit(fdn=fdn, analysis=ana, impulse_response=full,
                      predelay_samples=ana.onset_samples, target_t60_s=[float(v) for v in t_tgt],
                      fitted_t60_s=[float(v) for v in t_fit], t60_error_pct=err, fit=fit_info,
-                     losses=losses)
+                     bands_hz=mb, losses=losses)
 
 
 # --------------------------------------------------------------------------- synthetic rooms
@@ -660,8 +662,9 @@ def synthetic_rir(sample_rate: int, *, seconds: float = 1.0, t60_s: float | Sequ
     # late part starts after ~5 ms with a level below the direct sound
     ramp = torch.clamp((t - 0.005) / 0.01, 0.0, 1.0)
     late = late * ramp
-    late = late / late.pow(2).sum().sqrt() * 0.5 * math.sqrt(mean_t60 * 10)
-    h = early + late * 0.1
+    # late energy three times the early (direct + image sources) energy: DRR about -5 dB
+    late = late / late.pow(2).sum().sqrt() * early.pow(2).sum().sqrt() * math.sqrt(3.0)
+    h = early + late
     return (0.5 * h / h.abs().max()).to(torch.float32)
 
 
@@ -691,6 +694,8 @@ def fit(
     steps: int = 200,
     time_budget_s: float | None = 60.0,
     channel: int | None = None,
+    colourless_steps: int = 200,
+    calibration_passes: int = 6,
     seed: int = 0,
     device: str = "cpu",
     progress: Progress | None = None,
@@ -705,6 +710,8 @@ def fit(
         steps: steps of the decay stage.
         time_budget_s: wall-time budget of the fit, seconds.
         channel: channel of a multi-channel file to fit (refused without it).
+        colourless_steps: steps of the colourless stage.
+        calibration_passes: T30/level calibration passes.
         seed: random seed.
         device: ``cpu`` (the kernels are CPU; other devices are accepted for the CLI contract).
         progress: progress callback.
@@ -733,7 +740,8 @@ def fit(
     if not 0 <= ch < audio.shape[0]:
         raise InputError(f"channel must be in [0, {audio.shape[0] - 1}], got {channel}")
     rir = audio[ch]
-    res = fit_rir(rir, sr, n_lines=n_lines, steps=steps, time_budget_s=time_budget_s, seed=seed,
+    res = fit_rir(rir, sr, n_lines=n_lines, steps=steps, colourless_steps=colourless_steps,
+                  calibration_passes=calibration_passes, time_budget_s=time_budget_s, seed=seed,
                   progress=progress)
     inputs = [rir_path]
     save_audio(out / "impulse_response.wav", res.impulse_response.unsqueeze(0), sr,
@@ -753,10 +761,11 @@ def fit(
     before = {"t60_s_per_band": res.target_t60_s}
     after = {"t60_s_per_band": res.fitted_t60_s, "t60_error_pct_per_band": res.t60_error_pct,
              "t60_error_pct": res.mean_t60_error_pct}
-    settings = {"n_lines": n_lines, "steps": steps, "time_budget_s": time_budget_s,
-                "channel": ch, "device": device, "bands_hz": list(METRIC_BANDS_HZ)}
+    settings = {"n_lines": n_lines, "steps": steps, "colourless_steps": colourless_steps,
+                "calibration_passes": calibration_passes, "time_budget_s": time_budget_s,
+                "channel": ch, "device": device, "bands_hz": res.bands_hz}
     extra = {"analysis": res.analysis.to_dict(),
-             "t60": {"bands_hz": list(METRIC_BANDS_HZ), "target_s": res.target_t60_s,
+             "t60": {"bands_hz": res.bands_hz, "target_s": res.target_t60_s,
                      "fitted_s": res.fitted_t60_s, "error_pct": res.t60_error_pct}}
     result = write_result_json(out, task="reverb", inputs=inputs, settings=settings,
                                metrics_before=before, metrics_after=after, fit=res.fit,
@@ -772,7 +781,7 @@ def _plots(out: Path, rir: Tensor, res: ReverbFit, sr: int) -> list[str]:
     onset = res.predelay_samples
     tgt = rir.to(torch.float64)[onset:]
     fit_h = res.impulse_response.to(torch.float64)[onset:]
-    bands = [c for c in METRIC_BANDS_HZ if c * math.sqrt(2) < sr / 2]
+    bands = res.bands_hz
     e_t, _ = band_edc_db(tgt, sr, bands, denoise=True)
     e_f, _ = band_edc_db(fit_h, sr, bands, denoise=False)
     t = torch.arange(tgt.shape[-1], dtype=torch.float64) / sr
@@ -786,7 +795,7 @@ def _plots(out: Path, rir: Tensor, res: ReverbFit, sr: int) -> list[str]:
     line_plot(out / "edc_bands.png", t, curves, xlabel="time (s)", ylabel="EDC (dB)",
               title="octave-band energy decay curves", styles=styles)
     files.append("edc_bands.png")
-    line_plot(out / "t60_bands.png", torch.tensor(list(METRIC_BANDS_HZ)),
+    line_plot(out / "t60_bands.png", torch.tensor(bands),
               {"target": torch.tensor(res.target_t60_s), "FDN": torch.tensor(res.fitted_t60_s)},
               xlabel="octave band (Hz)", ylabel="T60 (s)", logx=True,
               title=f"T60 per band (mean |error| {res.mean_t60_error_pct:.1f} %)",
@@ -830,7 +839,7 @@ def _section(res: ReverbFit, files: list[str]) -> Any:
 
 
 def render(fdn_json: str | Path, out_dir: str | Path, *, seconds: float | None = None,
-           sample_rate: int | None = None) -> TaskResult:
+           sample_rate: int | None = None, progress: Progress | None = None) -> TaskResult:
     """``diffdsp reverb render FDN_JSON --out DIR``: the impulse response of a saved FDN.
 
     Args:
@@ -838,6 +847,7 @@ def render(fdn_json: str | Path, out_dir: str | Path, *, seconds: float | None =
         out_dir: output folder.
         seconds: length (default: the fitted RIR's length).
         sample_rate: output rate (default the FDN's; other rates are resampled).
+        progress: unused (the rendering is one pass); accepted for the CLI.
 
     Returns:
         :class:`~diffdsp.tasks._common.TaskResult` (``impulse_response.wav``, ``result.json``).
@@ -868,11 +878,12 @@ def render(fdn_json: str | Path, out_dir: str | Path, *, seconds: float | None =
 
 
 def apply(fdn_json: str | Path, input_path: str | Path, out_dir: str | Path, *,
-          wet: float = 0.3) -> TaskResult:
+          wet: float = 0.3, progress: Progress | None = None) -> TaskResult:
     """``diffdsp reverb apply FDN_JSON INPUT --out DIR [--wet 0..1]``: reverberate a file.
 
     The input runs through the FDN's exact time recursion (per channel), with its tail
     (``output.wav`` is as long as the input); ``wet`` mixes ``(1 - wet) * dry + wet * reverb``.
+    ``progress`` is accepted for the CLI and unused.
     """
     from diffdsp.io import load_audio, resample, save_audio
     from diffdsp.report.artefacts import write_result_json
