@@ -911,19 +911,23 @@ def apply(fdn_json: str | Path, input_path: str | Path, out_dir: str | Path, *,
 
 
 def demo(out_dir: Path, *, quick: bool, seed: int, progress: Progress | None) -> TaskResult:
-    """``diffdsp demo`` section: fit an FDN to a built-in synthetic (image-source) RIR."""
+    """``diffdsp demo`` section: fit an FDN to a built-in synthetic (image-source) RIR.
+
+    Paths in the returned sections and files are relative to ``out_dir``.
+    """
     from diffdsp.io import save_audio
 
     sr = 16000 if quick else 48000
-    h = synthetic_rir(sr, seconds=0.6 if quick else 1.2, t60_s=[0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
-                      seed=seed, image_order=2 if quick else 3)
-    sub = Path(out_dir) / "reverb"
-    sub.mkdir(parents=True, exist_ok=True)
-    src = sub / "synthetic_rir.wav"
+    h = synthetic_rir(sr, seconds=0.5 if quick else 1.2, t60_s=[0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
+                      seed=seed, image_order=1 if quick else 3)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    src = out / "synthetic_rir.wav"
     save_audio(src, h.unsqueeze(0), sr)
-    res = fit(src, sub / "fit", n_lines=4 if quick else 8, steps=30 if quick else 200,
-              time_budget_s=20.0 if quick else 60.0, seed=seed, progress=progress)
+    res = fit(src, out, n_lines=4 if quick else 8, steps=10 if quick else 200,
+              colourless_steps=20 if quick else 200, calibration_passes=2 if quick else 6,
+              time_budget_s=15.0 if quick else 60.0, seed=seed, progress=progress)
     for s in res.sections:
-        s.images = [(f"reverb/fit/{p}", c) for p, c in s.images]
-        s.audio = [(lbl, f"reverb/fit/{p}") for lbl, p in s.audio]
+        s.audio = [("synthetic (image-source) RIR", "synthetic_rir.wav"), *s.audio]
+    res.files = sorted({*res.files, "synthetic_rir.wav"})
     return res
