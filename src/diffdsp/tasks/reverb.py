@@ -323,15 +323,14 @@ def spectral_flatness(h: Tensor) -> Tensor:
 
 
 def colourless_loss(h: Tensor, matrix: Tensor, *, sparsity_weight: float = 0.1) -> Tensor:
-    """``mean((|H| - 1)^2) + w * sparsity(A)`` (Dal Santo et al. DAFx 2023, eqs. 7-8).
+    """``mean((|H| - 1)^2) + w * sparsity(A)`` (Dal Santo et al. DAFx 2023, eqs. 9-10).
 
-    The sparsity term ``(N sqrt(N) - sum|A_ij|) / (N (sqrt(N) - 1))`` is 0 for a maximally dense
-    orthogonal matrix (all ``|A_ij| = 1/sqrt(N)``) and 1 for a permutation.
+    Built from :func:`diffdsp.losses.acoustic.spectral_flatness_loss` and
+    :func:`diffdsp.losses.acoustic.sparsity_loss` (0 for a maximally dense orthogonal matrix).
     """
-    n = matrix.shape[-1]
-    spectral = (h.abs() - 1.0).pow(2).mean(-1)
-    sparsity = (n * math.sqrt(n) - matrix.abs().sum((-1, -2))) / (n * (math.sqrt(n) - 1.0))
-    return spectral + sparsity_weight * sparsity
+    from diffdsp.losses.acoustic import sparsity_loss, spectral_flatness_loss
+
+    return spectral_flatness_loss(h) + sparsity_weight * sparsity_loss(matrix)
 
 
 def _random_line_response(fdn: FDN, n_freqs: int, gen: torch.Generator, *,
