@@ -325,3 +325,33 @@ def test_echo_density_and_mixing_time() -> None:
     tm = float(mixing_time_s(h, sample_rate=sr, threshold=0.9))
     assert 0.09 < tm < 0.12
     assert math.isnan(float(mixing_time_s(sparse, sample_rate=sr)))
+
+
+def test_batch_of_one_equals_item() -> None:
+    sr = 16000
+    x = noise((3, sr), seed=8, dtype=torch.float64) * torch.exp(
+        -torch.arange(sr, dtype=torch.float64) / 3000)
+    for fn in (
+        lambda u: loudness_lufs(u, sample_rate=sr),
+        lambda u: edc_db(u, sample_rate=sr, bands="octave"),
+        lambda u: spectral_centroid_hz(u, sample_rate=sr),
+        lambda u: f0_yin(u, sample_rate=sr)[0],
+        lambda u: drr_db(u, sample_rate=sr),
+    ):
+        torch.testing.assert_close(fn(x)[1:2], fn(x[1:2]))
+
+
+@pytest.mark.parametrize("name", list(degenerate_signals()))
+def test_analysis_degenerate_finite(name: str) -> None:
+    sr = 16000
+    sig = degenerate_signals(8000)[name]
+    assert_finite(loudness_lufs(sig, sample_rate=sr))
+    assert_finite(rms_db(sig))
+    assert_finite(spectral_centroid_hz(sig, sample_rate=sr))
+    assert_finite(edc_db(sig, sample_rate=sr, bands="octave"))
+    f, c = f0_yin(sig, sample_rate=sr)
+    assert_finite(f)
+    assert_finite(c)
+    assert_finite(echo_density_profile(sig, sample_rate=sr))
+    t60 = t60_per_band(sig, sample_rate=sr, bands="octave")  # NaN (undefined) or finite, no inf
+    assert not bool(torch.isinf(t60).any())

@@ -59,7 +59,9 @@ def test_equals_auraloss_per_item_and_batch(cfg: dict) -> None:
     assert _rel(per[:, 0], refs) < AURALOSS_RTOL
 
 
-def test_gradient_equals_auraloss() -> None:
+@pytest.mark.parametrize("min_bins", [0, 1 << 40])  # numba kernel / torch path
+def test_gradient_equals_auraloss(monkeypatch: pytest.MonkeyPatch, min_bins: int) -> None:
+    monkeypatch.setattr(_stft_kernels, "NUMBA_MIN_BINS", min_bins)
     x = noise((2, 1, 5000), seed=3).requires_grad_(True)
     y = noise((2, 1, 5000), seed=4)
     auraloss.freq.MultiResolutionSTFTLoss(w_lin_mag=1.0)(x, y).backward()

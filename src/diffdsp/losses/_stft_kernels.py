@@ -5,14 +5,16 @@ The MR-STFT loss spends almost all of its time in three places when written with
 chain of elementwise passes ``|X|^2 -> clamp -> sqrt -> log -> diff -> abs -> mean`` over tens of
 millions of bins, each saved for backward. This module replaces them with
 
-* framing by ``unfold`` on the reflect-padded signal, the window multiplied on the ``win_length``
-  non-zero samples only (the zero padding to ``n_fft`` only changes the phase, never the magnitude);
+* one reflect padding shared by every resolution (reflect pads nest) and framing as a strided
+  view (``unfold``) with the window zero-padded to ``n_fft``, centred as in ``torch.stft``;
 * one ``rfft`` per signal and resolution;
-* one fused pass (a numba kernel on CPU, plain torch elsewhere) that returns, per frame, the four
-  sums every magnitude term is built from: ``sum (|X|-|Y|)^2``, ``sum |Y|^2``,
+* one fused pass (a numba kernel on CPU for large inputs, plain torch elsewhere) that returns, per
+  frame, the five sums every magnitude term is built from: ``sum (|X|-|Y|)^2``, ``sum |Y|^2``,
   ``sum |log|X| - log|Y||``, ``sum ||X|-|Y||`` and ``sum (log|X| - log|Y|)^2``;
 * a hand-written backward: one fused pass for ``dL/dX`` (and ``dL/dY`` when the target needs a
-  gradient), one ``irfft`` and an overlap-add (``fold``).
+  gradient), one ``irfft``, and an overlap-add by ``ceil(win / hop)`` strided multiply-adds that
+  also apply the window. The backward is once-differentiable: a double backward raises instead of
+  returning a silently wrong Hessian.
 
 Magnitudes are ``sqrt(max(|X|^2, eps))`` (auraloss's convention), so gradients below the floor are
 exactly zero and no ``inf``/``NaN`` is possible on silence.
@@ -26,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 try:  # numba is optional: the torch path below gives the same values everywhere
     import numba
@@ -203,6 +206,7 @@ class _STFTSums(torch.autograd.Function):
         return sums.reshape(*X.shape[:-1], 5)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         X, Y, window = ctx.saved_tensors
         n_fft, hop, start, eps, total = ctx.meta
