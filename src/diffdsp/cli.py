@@ -201,6 +201,37 @@ def align(
 
 
 @app.command()
+def style(
+    input: Annotated[Path, typer.Argument(help="Audio to process.")],
+    reference: Annotated[Path, typer.Argument(help="Audio whose EQ/dynamics style to copy.")],
+    out: OutOpt = Path("diffdsp_style"),
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="Checkpoint of 'diffdsp train style' (one-pass learned mode).")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps (EQ stage).")] = 300,
+    strategy: Annotated[str, typer.Option(
+        "--strategy", help="Gradients: autodiff or spsa (per-example mode).")] = "autodiff",
+    smoothing: Annotated[str, typer.Option(
+        "--ballistics", help="Compressor ballistics: exact or fir.")] = "exact",
+    time_budget: Annotated[float, typer.Option(
+        "--time-budget", help="Wall-time cap of each fit stage in seconds (0: none).")] = 0.0,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Impose REFERENCE's EQ and dynamics on INPUT; write DIR/output.wav and DIR/params.json."""
+    from diffdsp._validation import check_choice
+    from diffdsp.tasks import style as style_task
+
+    check_choice(strategy, "--strategy", ("autodiff", "spsa"))
+    check_choice(smoothing, "--ballistics", ("exact", "fir"))
+    run_task(style_task.run, quiet=quiet, json_out=json_out, threads=threads, input_path=input,
+             reference_path=reference, out_dir=out, model=model, steps=steps, strategy=strategy,
+             smoothing=smoothing, time_budget_s=time_budget or None, seed=seed, device=device)
+
+
+@app.command()
 def landscape(
     task: Annotated[str, typer.Option(
         "--task", help="Recipe: reverb, match, style, align or gain.")] = "reverb",
@@ -223,6 +254,54 @@ def landscape(
     run_task(landscape_task.run, quiet=quiet, json_out=json_out, threads=threads, task=task,
              params=params or None, out_dir=out, config=config or None, seed=seed, quick=quick,
              device=device)
+
+
+@app.command()
+def match(
+    target: Annotated[Path, typer.Argument(metavar="TARGET", help="Sound to match.")],
+    patch: Annotated[str, typer.Option(
+        "--patch", help="Preset name (subtractive, filter_envelope, fm, tremolo, dx7_4op, "
+        "voice) or a patch JSON file.")] = "subtractive",
+    out: OutOpt = Path("diffdsp_match"),
+    steps: Annotated[int, typer.Option("--steps", help="Refinement steps.")] = 250,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="Learned matcher checkpoint ('train match') used as a start.")] = None,
+    analysis_rate: Annotated[int, typer.Option(
+        "--analysis-rate", help="Sample rate of the optimisation in Hz.")] = 22050,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Fit a synth patch to TARGET; write DIR/match.wav, patch.json, plots, result.json."""
+    from diffdsp.tasks import match as match_task
+
+    run_task(match_task.match, quiet=quiet, json_out=json_out, threads=threads,
+             target_path=target, out_dir=out, patch=patch, steps=steps, seed=seed,
+             device=device, model=model, analysis_rate=analysis_rate)
+
+
+@app.command()
+def render(
+    patch_json: Annotated[Path, typer.Argument(metavar="PATCH_JSON", help="patch.json file.")],
+    out: OutOpt = Path("diffdsp_render"),
+    seconds: Annotated[float, typer.Option("--seconds", help="Length in seconds.")] = 2.0,
+    note: Annotated[float | None, typer.Option(
+        "--note", help="MIDI note overriding the stored pitch.")] = None,
+    sample_rate: Annotated[int, typer.Option(
+        "--sample-rate", help="Output sample rate (0: the patch's).")] = 0,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Render a saved patch with its parameters; write DIR/render.wav."""
+    from diffdsp.tasks import match as match_task
+
+    run_task(match_task.render, quiet=quiet, json_out=json_out, threads=threads,
+             patch_json=patch_json, out_dir=out, seconds=seconds, note=note,
+             sample_rate=sample_rate or None, seed=seed)
 
 
 reverb_app = typer.Typer(help="Fit, render and apply feedback delay network reverbs.",

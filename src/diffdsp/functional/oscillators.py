@@ -108,7 +108,7 @@ def accumulate_phase(
     sr = check_sample_rate(sample_rate)
     f = _as_freq(freq_hz)
     dtype = f.dtype if f.is_floating_point() else torch.get_default_dtype()
-    phi0 = torch.as_tensor(initial_phase, device=f.device)
+    phi0 = torch.as_tensor(initial_phase, dtype=torch.float64, device=f.device)
     phi0 = phi0.to(torch.float64) / TWO_PI
     if n_samples is not None:
         n = check_int(n_samples, "n_samples", minimum=1)

@@ -548,6 +548,7 @@ def render(
     note: float | None = None,
     sample_rate: int | None = None,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> TaskResult:
     """Render a patch JSON (with its stored parameters) to ``render.wav``.
 
@@ -558,6 +559,7 @@ def render(
         note: MIDI note overriding the stored pitch (needs a note module).
         sample_rate: output rate (default the patch's).
         seed: seeds noise modules.
+        progress: progress callback (unused: rendering is one step).
 
     Returns:
         TaskResult.
