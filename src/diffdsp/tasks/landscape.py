@@ -29,9 +29,11 @@ Recipes (``task``):
 - ``gain``: the convex sanity case: a gain on noise under ``l2`` (one minimum, at the truth).
 
 ``config`` (a dict, a JSON string or a path to a JSON file) overrides the defaults: ``losses``
-(list or ``"all"``), ``points`` (per axis), ``grid`` (``{name: [low, high]}`` or explicit
-increasing values), ``truth`` (``{name: value}``), ``perturbations`` (reverb), ``batch_size`` and
-the recipe's own keys (see :data:`RECIPE_KEYS`). Unknown keys are refused.
+(list or ``"all"``), ``points`` (per axis; default 200 for one parameter, 32 for two),
+``grid`` (``{name: [low, high]}`` or explicit increasing values), ``truth``
+(``{name: value}``), ``perturbations`` (reverb; default 25 for one parameter as in the
+tutorial's "effect of the feedback matrix", 0 for two), ``batch_size`` and the recipe's own keys
+(see :data:`RECIPE_KEYS`). Unknown keys are refused.
 
 References:
     G. Dal Santo et al., "Building robust audio DDSP pipelines: the case of artificial
@@ -766,7 +768,8 @@ def run(
         out_dir: output folder (created if missing).
         config: overrides (dict, JSON string or JSON file path; see the module docstring).
         seed: seed of the recipe and of the perturbations.
-        quick: coarse grids (12 points, 3 perturbations) for tests and the quick demo.
+        quick: coarse grids (12 points, 3 perturbations where the recipe has them) for tests and
+            the quick demo.
         device: ``cpu``, ``cuda`` or ``auto``.
         progress: ``progress(stage, step, total, loss)``.
 
@@ -790,8 +793,12 @@ def run(
     seed_all(seed)
     recipe = build_recipe(task, cfg, seed=seed)
     names = _parse_params(params, recipe)
-    points = _int(cfg, "points", 12 if quick else (32 if len(names) == 2 else 128), 2, 1024)
-    k_default = (3 if quick else 25) if recipe.perturb is not None else 0
+    # defaults follow the tutorial: 1-D sweeps with 25 perturbations ("effect of the feedback
+    # matrix", 200 steps), 2-D landscapes without (32 x 32 here; 100 x 100 in the tutorial)
+    points = _int(cfg, "points", 12 if quick else (32 if len(names) == 2 else 200), 2, 1024)
+    k_default = 0
+    if recipe.perturb is not None:
+        k_default = 3 if quick else (25 if len(names) == 1 else 0)
     perturbations = _int(cfg, "perturbations", k_default, 0, 1000)
     if perturbations and recipe.perturb is None:
         raise InputError(f"task {task!r} has no perturbation model; 'perturbations' must be 0")
