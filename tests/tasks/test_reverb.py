@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -35,7 +36,7 @@ def test_analysis_follows_per_band_decay_of_an_image_source_room() -> None:
     h = reverb.synthetic_rir(32000, seconds=1.0, t60_s=t60, seed=2, image_order=2)
     a = reverb.analyse_rir(h, 32000)
     got = [a.t60_s[a.centers_hz.index(c)] for c in reverb.METRIC_BANDS_HZ]
-    assert all(x > y for x, y in zip(got[:-1], got[1:], strict=True)), got
+    assert all(x > y for x, y in itertools.pairwise(got)), got
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_apply_reverberates_a_file(fitted: tuple[Path, Path, dict], tmp_path: Pa
     x[:, 100] = 0.5
     save_audio(tmp_path / "in.wav", x, 16000)
     reverb.apply(out / "fdn.json", tmp_path / "in.wav", tmp_path / "a", wet=1.0)
-    y, sr = load_audio(tmp_path / "a" / "output.wav")
+    y, _ = load_audio(tmp_path / "a" / "output.wav")
     ir, _ = load_audio(out / "impulse_response.wav")
     assert y.shape == x.shape
     torch.testing.assert_close(y[0, 100:4000], 0.5 * ir[0, : 3900], atol=2e-4, rtol=0)
@@ -122,6 +123,7 @@ def test_extreme_sample_rates_and_clipping(sr: int) -> None:
     assert r.analysis.clipped_fraction > 0.0
 
 
+@pytest.mark.slow
 def test_eval_reverb_fit_quick() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "evals" / "reverb_fit.py"), "--quick"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
@@ -129,6 +131,7 @@ def test_eval_reverb_fit_quick() -> None:
     assert "FIGURE " in proc.stdout
 
 
+@pytest.mark.slow
 def test_eval_colourless_quick() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "evals" / "colourless.py"), "--quick"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)

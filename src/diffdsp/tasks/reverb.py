@@ -534,7 +534,7 @@ def fit_rir(
             progress("decay", step, steps, loss)
     res = optim_fit(train, edc_loss, steps=steps, lr=0.05, optimizer="adam", schedule="cosine",
                     time_budget_s=None if time_budget_s is None else
-                    max(1.0, 0.5 * (remaining() or 1.0)), progress=cb)
+                    max(1.0, 0.35 * (remaining() or 1.0)), progress=cb)
     losses["decay"] = list(res.losses)
     fit_info["decay"] = {"steps": res.steps, "seconds": res.seconds,
                          "final_loss": res.final_loss, "best_loss": res.best_loss}
@@ -562,7 +562,9 @@ def fit_rir(
             dlev.append(float(edc_t[k, level_at] - e_fit[k, level_at]))
         calib.append({"t60_ratio": ratio, "level_db": dlev})
         done = max(abs(r - 1.0) for r in ratio) < 0.003 and max(abs(v) for v in dlev) < 0.2
-        if it == max(0, calibration_passes) or done:
+        over = time_budget_s is not None and it >= 1 and (
+            time.perf_counter() - t_start > time_budget_s)
+        if it == max(0, calibration_passes) or done or over:
             break
         with torch.no_grad():
             cur = att.t60_s.detach().to(torch.float64)
