@@ -353,3 +353,24 @@ def test_float32_unity_biquad_is_exact() -> None:
                          gain_db=0.0, sample_rate=44100))
     x = noise((2, 4000), seed=1)
     torch.testing.assert_close(iir.sosfilt(sos, x), x, rtol=0, atol=1e-6)
+
+
+def _child_filter(q: object) -> None:
+    x = noise((8, 50000), seed=1)
+    q.put(float(iir.allpole(x, torch.tensor([-0.5])).abs().sum()))  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_thread_pool_survives_fork() -> None:
+    """A forked child (DataLoader worker) must not wait on the parent's pool threads."""
+    import multiprocessing as mp
+
+    x = noise((8, 50000), seed=1)
+    expected = float(iir.allpole(x, torch.tensor([-0.5])).abs().sum())  # pool started here
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_filter, args=(q,))
+    p.start()
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    assert q.get(timeout=5) == pytest.approx(expected, rel=1e-6)

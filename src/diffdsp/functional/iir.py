@@ -449,6 +449,17 @@ _POOL: ThreadPoolExecutor | None = None
 _PARALLEL_MIN_WORK = 1 << 16
 
 
+def _reset_pool_after_fork() -> None:
+    # a forked child (DataLoader workers, fork-based multiprocessing) inherits the pool object but
+    # not its threads: start a fresh pool there instead of waiting forever on dead workers
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pool_after_fork)
+
+
 def _run_rows(kern: Any, batched: list[np.ndarray], *extra: Any) -> None:
     """Run ``kern(*batched, *extra)``, the batch (first axis) split over torch's threads."""
     global _POOL
