@@ -258,3 +258,26 @@ def test_eval_quick() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "FIGURE align_esr_ratio_phase_dominated" in proc.stdout
+
+
+def test_cli_error_path_and_success(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from diffdsp.cli import main
+
+    x, y = _phase_pair(SR // 4)
+    dry = _write(tmp_path / "dry.wav", x.float(), SR)
+    wet_sr = _write(tmp_path / "wet_sr.wav", y.float(), 44100)
+    before = dry.read_bytes()
+    rc = main(["align", str(dry), str(wet_sr), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and "sample rates must match" in err
+    assert dry.read_bytes() == before
+    rc = main(["align", str(dry), str(dry), "--out", str(tmp_path / "o"), "--method", "nope"])
+    assert rc == 2 and "method must be one of" in capsys.readouterr().err
+    wet = _write(tmp_path / "wet.wav", y.float(), SR)
+    rc = main(["align", str(dry), str(wet), "--out", str(tmp_path / "ok"), "--order", "3",
+               "--steps", "40", "--quiet", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "align" and result["settings"]["order"] == 3
+    assert (tmp_path / "ok" / "aligned.wav").is_file()
