@@ -8,8 +8,8 @@ sweeps, all at 48 kHz) and its wet version through a processor:
 * ``phaser_wet``: a static 6-stage phaser, wet only (first-order all-passes at 150 Hz-6 kHz).
 * ``phaser_mix``: the same 4-stage phaser mixed 50/50 with the dry (notches: not phase-only).
 * ``analog_chain``: analog-style chain: 1st-order high-pass 20 Hz (coupling cap), 2nd-order
-  high-pass 12 Hz Q 0.6 (transformer), 1st-order RC low-pass at 30 kHz prototype (bilinear), 2 ms
-  latency.
+  Butterworth high-pass 12 Hz (transformer), 1st-order RC low-pass at 30 kHz prototype
+  (bilinear), 2 ms latency.
 * ``tape_like``: pre-emphasis, mild tanh saturation, de-emphasis, 2nd-order high-pass 30 Hz,
   4th-order Butterworth low-pass at 16 kHz (band limiting), 1.5 ms latency.
 * ``saturation_bl``: mild saturation (tanh, drive 2) band-limited by a 4th-order Butterworth
@@ -139,7 +139,7 @@ def analog_chain(x: np.ndarray) -> np.ndarray:
     y = ss.sosfilt(_hp1(20.0), x)
     b, a = ss.iirfilter(2, 12.0, btype="high", ftype="butter", fs=SR)
     y = ss.lfilter(b, a, y)
-    # 1st-order RC low-pass with its corner at 30 kHz in the analog prototype, prewarped at fs/2
+    # 1st-order RC low-pass with its corner at 30 kHz in the analog prototype (bilinear)
     y = _rc_lowpass(y, 1.0, 1.0 / (2 * math.pi * 30000.0))
     return _delay(y, 96.0)
 

@@ -14,16 +14,18 @@ Pipeline (:func:`fit_alignment` on tensors, :func:`run` on files):
      Parseval, ``S_yy + S_xx - 2 p Re sum_f A(f) conj(S_xy(f))`` for any all-pass ``A``
      (``|A| = 1``). With the Welch cross-spectrum ``S_xy`` computed once, the loss of every
      candidate costs one closed-form phase evaluation on the frequency grid (no filtering), so
-     64 random starts (both polarities) are optimised in one batch and the best is kept. It is
-     exactly the segment-wise MSE of the paper without the filtering in the loop.
+     32 starts (group-delay initialisations and random designs, both polarities) are optimised
+     in one batch: first against the measured group delay (smooth least squares), then against
+     the exact phase objective on a coarse then a fine grid (best 4); the best is kept. It is
+     the segment-wise MSE of the paper without the filtering in the loop.
    * ``"direct"``: the paper's naive DDSP baseline: (R, f_c, warp) per section through stability
      maps, Adam, time-domain loss on batched segments.
    * ``"biasnet-seq"`` / ``"biasnet-conn"``: the paper's deep optimisation: a BiasNet (learnable
      bias input, sine-activated hidden layers 1024-512-256-128, tanh outputs de-normalised to
      20 Hz-20 kHz (eq. 6), R and warp) per filter (*sequential*) or one for all (*connected*).
 
-   The time-domain methods filter the whole signal exactly (``diffdsp.functional.iir.sosfilt``,
-   custom backward) and evaluate the loss (``"mse"`` or the multi-resolution ``"interference"``
+   The time-domain methods filter random excerpts exactly (``diffdsp.functional.iir.sosfilt``,
+   custom backward, after a warm-up) and evaluate the loss (``"mse"`` or the multi-resolution ``"interference"``
    loss with the paper's STFT settings) on random mini-batches of segments of ``segment``
    (>= 2048) samples. With ``method="spectral"`` the loss selects the objective of a short
    time-domain polish after the spectral fit.
