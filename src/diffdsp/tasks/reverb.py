@@ -187,7 +187,7 @@ def t60_bands(x: Tensor, sample_rate: int, centers_hz: Sequence[float] = METRIC_
     Examples:
         >>> n = torch.arange(16000, dtype=torch.float64)
         >>> h = torch.randn(16000, generator=torch.Generator().manual_seed(0),
-        ...                 dtype=torch.float64) * 10 ** (-3 * n / 8000 / 0.5)
+        ...                 dtype=torch.float64) * 10 ** (-3 * n / 16000 / 0.5)
         >>> t = t60_bands(h, 16000, [1000.0], denoise=False)
         >>> abs(float(t[0]) - 0.5) < 0.03
         True
