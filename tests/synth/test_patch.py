@@ -21,11 +21,11 @@ SR = 8000
 
 
 def test_tv_biquad_matches_scipy_for_constant_coefficients() -> None:
-    x = torch.randn(2, 600, dtype=torch.float64)
+    x = torch.randn(2, 300, dtype=torch.float64)
     for kind in ("lowpass", "highpass", "bandpass"):
         fc = torch.tensor(700.0, dtype=torch.float64)
         q = torch.tensor(3.0, dtype=torch.float64)
-        y = tv_biquad(x, kind=kind, cutoff_hz=fc.expand(2, 600), q=q.expand(2, 600),
+        y = tv_biquad(x, kind=kind, cutoff_hz=fc.expand(2, 300), q=q.expand(2, 300),
                       sample_rate=SR)
         b, a = rbj_coefficients(kind, cutoff_hz=fc, q=q, sample_rate=SR)
         ref = scipy.signal.lfilter(b.numpy(), a.numpy(), x.numpy())
@@ -61,7 +61,8 @@ def _inputs(module: M.SynthModule, batch: int, n: int) -> dict[str, torch.Tensor
 MODULE_SPECS = [
     {"type": "note"}, {"type": "vco", "config": {"waveform": "saw"}},
     {"type": "vco", "config": {"waveform": "sine", "fm": True, "pitch_mod": True}},
-    {"type": "vco", "config": {"waveform": "pulse"}}, {"type": "vco", "config": {"waveform": "morph"}},
+    {"type": "vco", "config": {"waveform": "pulse"}},
+    {"type": "vco", "config": {"waveform": "morph"}},
     {"type": "lfo", "config": {"shape": "triangle"}}, {"type": "adsr"}, {"type": "vca"},
     {"type": "mixer", "config": {"n_inputs": 2}}, {"type": "filter", "config": {"kind": "lowpass"}},
     {"type": "noise"}, {"type": "tremolo"}, {"type": "waveshaper"},
@@ -93,7 +94,7 @@ def test_patch_validation_errors() -> None:
     with pytest.raises(InputError, match="cycle"):
         Patch({"n": M.Note(), "a": M.VCA(), "b": M.VCA(), "o": M.VCO()},
               [("n", "o.freq"), ("o", "a.in"), ("a", "b.in"), ("b", "a.gain"), ("b", "a.in")],
-              "b").order
+              "b")
     with pytest.raises(InputError, match="not a module"):
         Patch({"n": M.Note()}, [], "x")
     with pytest.raises(InputError, match="unknown module type"):
@@ -104,8 +105,8 @@ def test_patch_validation_errors() -> None:
 def test_preset_gradients_finite_nonzero_over_1000_random_sets(name: str) -> None:
     patch = get_preset(name, SR)
     u = patch.sample(1000, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
-    y = patch(u, n_samples=256, note_s=0.02, generator=torch.Generator().manual_seed(0))
-    assert isinstance(y, torch.Tensor) and y.shape == (1000, 1, 256)
+    y = patch(u, n_samples=64, note_s=0.004, generator=torch.Generator().manual_seed(0))
+    assert isinstance(y, torch.Tensor) and y.shape == (1000, 1, 64)
     assert_finite(y)
     # per-item loss so that each set's gradient is its own
     (y.pow(2).mean((-2, -1)) + y.mean((-2, -1))).sum().backward()
@@ -133,8 +134,8 @@ def test_batch_equals_stacked_items(name: str) -> None:
 
 def test_json_round_trip_renders_identically(tmp_path: Path) -> None:
     patch = get_preset("filter_envelope", SR)
-    params = {k: float(v[0]) for k, v in
-              patch.denormalise(patch.sample(1, generator=torch.Generator().manual_seed(5))).items()}
+    u = patch.sample(1, generator=torch.Generator().manual_seed(5))
+    params = {k: float(v[0]) for k, v in patch.denormalise(u).items()}
     path = patch.save(tmp_path / "patch.json", params)
     loaded, stored = Patch.load(path)
     assert stored is not None and set(stored) == set(params)
@@ -159,7 +160,7 @@ def test_normalise_denormalise_and_return_all() -> None:
     assert all(v.shape == (1, 300) for v in outs.values())
     with pytest.raises(InputError, match="fixed"):
         patch.render({"saw.ratio": 2.0}, n_samples=10)
-    with pytest.raises(InputError, match="columns|n_params|normalised"):
+    with pytest.raises(InputError, match=r"normalised parameters"):
         patch(torch.rand(1, 3), n_samples=10)
 
 

@@ -179,7 +179,11 @@ def matching_loss(
     """The loss ``diffdsp match`` minimises: pitch-seeing Wasserstein + MR-STFT.
 
     ``pitch_weight * log_spectral_wasserstein + spec_weight * MR-STFT(SC + log magnitude)`` with
-    FFT sizes 2048/1024/512/256 (hop 1/4).
+    FFT sizes 2048/1024/512/256 (hop 1/4). :func:`fit_patch` evaluates it *pitch-gated*: the
+    MR-STFT term is computed on a render whose note frequency is detached, so the frequency's
+    gradient comes from the pitch term alone (the MR-STFT gradient w.r.t. frequency points the
+    wrong way about half the time, ``evals/gradient_direction.py``); every other parameter gets
+    both terms' gradients.
 
     Args:
         pred: estimate ``(..., time)``.
@@ -323,15 +327,24 @@ def fit_patch(
     u0 = torch.stack(starts, 1).clamp(1e-4, 1 - 1e-4)  # (batch, S, P)
     n_starts = u0.shape[1]
 
-    def loss_of(u: Tensor, tgt: Tensor, spec_w: float) -> Tensor:
+    def synth(u: Tensor) -> Tensor:
         y = patch(u, n_samples=n, note_s=note_s,
                   generator=torch.Generator().manual_seed(seed + 1))
         assert isinstance(y, Tensor)
-        pred = y[:, 0]
+        return y[:, 0]
+
+    def loss_of(u: Tensor, tgt: Tensor, spec_w: float) -> Tensor:
         if s.loss == "mrstft":
-            return _mrstft_only(pred, tgt)
-        return matching_loss(pred, tgt, sample_rate=sr, pitch_weight=s.pitch_weight,
-                             spec_weight=spec_w)
+            return _mrstft_only(synth(u), tgt)
+        if pidx is None or not u.requires_grad:
+            return matching_loss(synth(u), tgt, sample_rate=sr, pitch_weight=s.pitch_weight,
+                                 spec_weight=spec_w)
+        # pitch-gated: the note frequency gets its gradient from the pitch term only
+        u_gated = torch.cat([u[:, :pidx], u[:, pidx:pidx + 1].detach(), u[:, pidx + 1:]], -1)
+        return (matching_loss(synth(u), tgt, sample_rate=sr, pitch_weight=s.pitch_weight,
+                              spec_weight=0.0)
+                + matching_loss(synth(u_gated), tgt, sample_rate=sr, pitch_weight=0.0,
+                                spec_weight=spec_w))
 
     def run(
         z: Tensor, tgt: Tensor, steps: int, stage: str, ramp: bool
@@ -473,7 +486,8 @@ def match(
     xa = xa[: int(max_seconds * analysis_rate)]
     if float(xa.abs().max()) == 0.0:
         raise InputError(f"{target_path}: target is silent")
-    settings = MatchSettings(steps=steps, analysis_rate=analysis_rate, max_seconds=max_seconds)
+    settings = MatchSettings(steps=steps, start_steps=min(60, steps), analysis_rate=analysis_rate,
+                             max_seconds=max_seconds)
     init_u = None
     if model is not None:
         from diffdsp.train.match import predict_params
