@@ -3,8 +3,9 @@
 Quality bar (issue #6): on real instrument notes, the pitch found by matching is within 25 cents
 on >= 90% of them. For each built-in note (``diffdsp.data.NOTE_MIDI``: piano C4, nylon guitar G3,
 violin A4, trumpet A#4) the ``subtractive`` patch is fitted with
-:func:`diffdsp.tasks.match.fit_patch` (YIN initialisation, octave multi-start, pitch-gated loss); the fitted note frequency is compared
-with the note's nominal MIDI pitch (equal temperament, A4 = 440 Hz), and the YIN pitch of the
+:func:`diffdsp.tasks.match.fit_patch` (YIN initialisation, octave multi-start, pitch-gated
+loss); the fitted note frequency is compared with the note's nominal MIDI pitch (equal
+temperament, A4 = 440 Hz), and the YIN pitch of the
 target is reported for reference.
 
 Usage::
