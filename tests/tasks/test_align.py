@@ -179,7 +179,7 @@ def test_biasnet_matches_paper() -> None:
 def test_sample_rates(sr: int) -> None:
     x, y = _phase_pair(sr // 2, delay=5, sr=sr)
     res = align.fit_alignment(x, y, sample_rate=sr, order=5, time_budget_s=BUDGET, steps=150,
-                              starts=16)
+                              starts=32)
     assert res.after["esr"] < res.before["esr"] / 5.0
 
 

@@ -14,7 +14,7 @@ Pipeline (:func:`fit_alignment` on tensors, :func:`run` on files):
      Parseval, ``S_yy + S_xx - 2 p Re sum_f A(f) conj(S_xy(f))`` for any all-pass ``A``
      (``|A| = 1``). With the Welch cross-spectrum ``S_xy`` computed once, the loss of every
      candidate costs one closed-form phase evaluation on the frequency grid (no filtering), so
-     32 starts (group-delay initialisations and random designs, both polarities) are optimised
+     64 starts (group-delay initialisations and random designs, both polarities) are optimised
      in one batch: first against the measured group delay (smooth least squares), then against
      the exact phase objective on a coarse then a fine grid (best 4); the best is kept. It is
      the segment-wise MSE of the paper without the filtering in the loop.
@@ -25,10 +25,10 @@ Pipeline (:func:`fit_alignment` on tensors, :func:`run` on files):
      20 Hz-20 kHz (eq. 6), R and warp) per filter (*sequential*) or one for all (*connected*).
 
    The time-domain methods filter random excerpts exactly (``diffdsp.functional.iir.sosfilt``,
-   custom backward, after a warm-up) and evaluate the loss (``"mse"`` or the multi-resolution ``"interference"``
-   loss with the paper's STFT settings) on random mini-batches of segments of ``segment``
-   (>= 2048) samples. With ``method="spectral"`` the loss selects the objective of a short
-   time-domain polish after the spectral fit.
+   custom backward, after a warm-up) and evaluate the loss (``"mse"`` or the multi-resolution
+   ``"interference"`` loss with the paper's STFT settings) on mini-batches of segments of
+   ``segment`` (>= 2048) samples. With ``method="spectral"`` the loss selects the objective of a
+   short time-domain polish after the spectral fit.
 3. **Never worse**: the candidates (identity, delay/polarity only, fitted cascade, polished
    cascade) are rendered exactly and the one with the lowest ESR on the whole signal is returned.
    When even the best explains little of the wet signal (ESR > 0.95) and the spectral coherence
@@ -91,6 +91,9 @@ INTERFERENCE_RESOLUTIONS = ((512, 50, 240), (1024, 120, 600), (2048, 240, 1200))
 F_MIN_HZ = 20.0
 F_MAX_HZ = 20000.0
 R_MAX = 0.9995
+#: Range of the Thiran fractional-delay section's delay, in samples.
+DELTA_MIN = 0.1
+DELTA_MAX = 6.0
 WARP_MAX = 0.9
 #: The pair is "unrelated" when the best candidate's ESR stays above UNRELATED_ESR and the
 #: spectral coherence ``sum |S_xy| / sqrt(E_xx E_yy)`` is at chance level (below
@@ -359,7 +362,8 @@ class _DirectParams(nn.Module):
             return torch.logit(u.clamp(1e-6, 1 - 1e-6))
 
         span = math.log(self.f_hi / self.f_lo)
-        self.raw_delta = nn.Parameter(logit((design.delta - 0.1) / 2.9))
+        self.raw_delta = nn.Parameter(
+            logit((design.delta - DELTA_MIN) / (DELTA_MAX - DELTA_MIN)))
         self.raw_r = nn.Parameter(logit(design.radius / R_MAX))
         self.raw_fc = nn.Parameter(logit(torch.log(design.cutoff_hz / self.f_lo) / span))
         self.raw_w = nn.Parameter(torch.atanh((design.warp / WARP_MAX).clamp(-0.999, 0.999)))
@@ -372,7 +376,7 @@ class _DirectParams(nn.Module):
 
     def design(self) -> _Design:
         return _Design(
-            delta=0.1 + 2.9 * torch.sigmoid(self.raw_delta),
+            delta=DELTA_MIN + (DELTA_MAX - DELTA_MIN) * torch.sigmoid(self.raw_delta),
             radius=R_MAX * torch.sigmoid(self.raw_r),
             cutoff_hz=self._fc(self.raw_fc),
             warp=WARP_MAX * torch.tanh(self.raw_w),
@@ -527,7 +531,7 @@ def _initial_design(n2: int, n1: int, starts: int, delta0: float, gen: torch.Gen
     delta = delta0 + 0.3 * (torch.rand(starts, 1, generator=gen, dtype=torch.float64) - 0.5)
     delta[0] = delta0
     return _Design(
-        delta=delta.clamp(0.15, 2.9),
+        delta=delta.clamp(DELTA_MIN + 0.05, DELTA_MAX - 0.1),
         radius=radius,
         cutoff_hz=F_MIN_HZ * torch.exp(u2 * span),
         warp=torch.zeros(starts, n2, dtype=torch.float64),
@@ -591,7 +595,7 @@ def fit_alignment(
         steps: gradient steps (default per method).
         segment: segment length in samples for the time-domain losses (>= 2048).
         batch_size: segments per step for the time-domain losses.
-        starts: random starts of the spectral fit (default 32).
+        starts: starts of the spectral fit (default 64).
         time_budget_s: wall-time cap of the gradient stages, shared between them (default:
             120 s + 4 s per second of 48 kHz audio; the step counts normally stop them first).
         max_delay_s: largest bulk delay searched, in seconds.
@@ -690,7 +694,7 @@ def _fit_alignment(
     if method == "spectral":
         design, sp_pol, advance, sp_info = _fit_spectral(
             x, y, sample_rate=sample_rate, n2=n2, n1=n1, pol=pol, delta0=delta0, warp=warp,
-            steps=steps or 300, starts=starts or 32, gen=gen, progress=progress,
+            steps=steps or 300, starts=starts or 64, gen=gen, progress=progress,
             budget=0.6 * budget,
         )
         losses = sp_info.pop("losses")
@@ -976,7 +980,7 @@ def _fit_spectral_inner(
     rand = _initial_design(n2, n1, starts, delta0, gen, sample_rate, spread=True)
     shifts = torch.zeros(starts, 1)
     pols = torch.full((starts, 1), float(pol))
-    pols[starts - starts // 4 :] = -float(pol)  # a quarter of the starts try the other sign
+    pols[starts // 2 :] = -float(pol)  # half of the starts try the other sign
     # group-delay initialisations (both polarities), and jittered copies
     gd_a, j = _group_delay_design(x, y, sample_rate=sample_rate, n2=n2, n1=n1,
                                   nperseg=nper_fine)
@@ -998,7 +1002,11 @@ def _fit_spectral_inner(
     stacked = _stack_designs(gds)
     for k in _KEYS:
         getattr(rand, k)[:n_gd] = getattr(stacked, k)
-    shifts[: max(n_gd, starts // 2)] = float(j)
+    # integer-delay hypotheses for the random starts: the group-delay estimate, none, and two
+    # samples less advance
+    hyp = torch.tensor([float(j), 0.0, float(j - 2)])
+    shifts[:, 0] = hyp[torch.arange(starts) % 3]
+    shifts[:n_gd] = float(j)
     # the group-delay starts try both polarities (the cross-correlation sign can be misled by
     # an all-pass that inverts most of the band)
     pols[:n_gd] = float(pol) * torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(n_gd)])[
