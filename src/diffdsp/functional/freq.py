@@ -23,13 +23,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from diffdsp._numerics import next_pow2
 from diffdsp._validation import InputError, check_in_range, check_int, check_tensor
+from diffdsp.functional import iir
 from diffdsp.functional.filters import sos_pole_radius
+from diffdsp.functional.iir import _HAVE_NUMBA, _run_rows
+
+if _HAVE_NUMBA:
+    import numba
 
 __all__ = [
     "alias_gamma",
@@ -173,13 +180,73 @@ def sosfreqz(
     return w_out, h.to(_complex_dtype(sos.dtype))
 
 
-def _sos_response(sos: Tensor, zinv: Tensor) -> Tensor:
-    """Product over sections of ``B_s(z)/A_s(z)`` at ``zinv (F,)`` -> ``(..., F)``.
+# --------------------------------------------------------------------------------------------
+# SOS response on many bins: a fused numba kernel (CPU) with its own backward
+# --------------------------------------------------------------------------------------------
 
-    Each section's numerator and denominator is one small complex matrix product with the
-    ``(3, F)`` matrix ``[1, z^-1, z^-2]``; the numerators and denominators are multiplied
-    separately and divided once.
-    """
+if _HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_sos_resp(sos, out, z):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        B, S = sos.shape[0], sos.shape[1]
+        F = z.shape[0]
+        for bi in range(B):
+            c = sos[bi]
+            for f in range(F):
+                z1 = z[f]
+                z2 = z1 * z1
+                num = 1.0 + 0.0j
+                den = 1.0 + 0.0j
+                for s in range(S):
+                    num *= c[s, 0] + c[s, 1] * z1 + c[s, 2] * z2
+                    den *= c[s, 3] + c[s, 4] * z1 + c[s, 5] * z2
+                out[bi, f] = num / den
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_sos_resp_bwd(sos, g, gsos, z):  # type: ignore[no-untyped-def]  # pragma: no cover
+        # dL/dtheta = Re(conj(g) dH/dtheta); dH/db_sk = (prod_{t != s} N_t) z^k / D,
+        # dH/da_sk = -H z^k / D_s (prefix/suffix products: no division by a zero of N)
+        B, S = sos.shape[0], sos.shape[1]
+        F = z.shape[0]
+        for bi in range(B):
+            c = sos[bi]
+            acc = np.zeros((S, 6))
+            ns = np.empty(S, dtype=np.complex128)
+            ds = np.empty(S, dtype=np.complex128)
+            pre = np.empty(S + 1, dtype=np.complex128)
+            suf = np.empty(S + 1, dtype=np.complex128)
+            for f in range(F):
+                z1 = z[f]
+                z2 = z1 * z1
+                den = 1.0 + 0.0j
+                for s in range(S):
+                    ns[s] = c[s, 0] + c[s, 1] * z1 + c[s, 2] * z2
+                    ds[s] = c[s, 3] + c[s, 4] * z1 + c[s, 5] * z2
+                    den *= ds[s]
+                pre[0] = 1.0
+                suf[S] = 1.0
+                for s in range(S):
+                    pre[s + 1] = pre[s] * ns[s]
+                    suf[S - 1 - s] = suf[S - s] * ns[S - 1 - s]
+                h = pre[S] / den
+                gc = np.conj(g[bi, f])
+                cn = gc / den
+                cd = gc * h
+                for s in range(S):
+                    e = cn * pre[s] * suf[s + 1]
+                    e2 = cd / ds[s]
+                    acc[s, 0] += e.real
+                    acc[s, 1] += (e * z1).real
+                    acc[s, 2] += (e * z2).real
+                    acc[s, 3] -= e2.real
+                    acc[s, 4] -= (e2 * z1).real
+                    acc[s, 5] -= (e2 * z2).real
+            for s in range(S):
+                for k in range(6):
+                    gsos[bi, s, k] = acc[s, k]
+
+
+def _sos_response_torch(sos: Tensor, zinv: Tensor) -> Tensor:
     powers = torch.stack([torch.ones_like(zinv), zinv, zinv * zinv], dim=0)  # (3, F)
     coef = sos.to(zinv.dtype)
     num = coef[..., 0, :3] @ powers
@@ -188,6 +255,51 @@ def _sos_response(sos: Tensor, zinv: Tensor) -> Tensor:
         num = num * (coef[..., s, :3] @ powers)
         den = den * (coef[..., s, 3:] @ powers)
     return num / den
+
+
+class _SosResponse(torch.autograd.Function):
+    """H(z) of flat float64 sections (B, S, 6) at complex128 ``zinv`` (F,) -> (B, F)."""
+
+    @staticmethod
+    def forward(sos: Tensor, zinv: Tensor) -> Tensor:
+        sos = sos.detach().contiguous()
+        out = torch.empty(sos.shape[0], zinv.shape[0], dtype=torch.complex128)
+        _run_rows(_nb_sos_resp, [sos.numpy(), out.numpy()], zinv.detach().contiguous().numpy())
+        return out
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, None]:
+        sos, zinv = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        if torch.is_grad_enabled():  # double backward: the same response in torch ops
+            with torch.enable_grad():
+                h = _sos_response_torch(sos, zinv)
+                (gs,) = torch.autograd.grad(h, sos, g, create_graph=True)
+            return gs, None
+        gsos = torch.empty_like(sos)
+        _run_rows(_nb_sos_resp_bwd, [sos.detach().contiguous().numpy(),
+                                     g.detach().to(torch.complex128).contiguous().numpy(),
+                                     gsos.numpy()], zinv.detach().contiguous().numpy())
+        return gsos, None
+
+
+def _sos_response(sos: Tensor, zinv: Tensor) -> Tensor:
+    """Product over sections of ``B_s(z)/A_s(z)`` at ``zinv (F,)`` -> ``(..., F)``.
+
+    float64 sections and complex128 ``zinv``. On the CPU one fused numba kernel evaluates all
+    sections per bin in registers (and a second one accumulates the coefficient gradients);
+    elsewhere each section is a small complex matrix product with ``[1, z^-1, z^-2]``.
+    """
+    if _HAVE_NUMBA and sos.device.type == "cpu" and iir.get_backend() != "torch":
+        lead = sos.shape[:-2]
+        flat = sos.reshape(-1, *sos.shape[-2:])
+        return _SosResponse.apply(flat, zinv).reshape(*lead, zinv.shape[0])
+    return _sos_response_torch(sos, zinv)
 
 
 def rfft_freqs(n_fft: int, *, sample_rate: float | None = None) -> Tensor:
