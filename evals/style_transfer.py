@@ -20,8 +20,9 @@ reference-based method can know). The random settings are drawn from
 :func:`random_settings` below (wide ranges chosen so that the "before" errors are of the same
 order as DeepAFx-ST's "Input" row; chosen from the before errors only).
 
-Cases: speech = LibriSpeech 198-209-0000 (12 s), CMU Arctic a0007 (4 s), two generated speech-like
-signals; music = Sonic Pi guitar chord, trumpet solo, three generated music-like signals.
+Cases (few, because every fit takes minutes on the shared 2-core machine): speech = LibriSpeech
+198-209-0000 (12 s, two style pairs), CMU Arctic a0007 (4 s), one generated speech-like signal;
+music = Sonic Pi guitar chord, trumpet solo, one generated music-like signal.
 
     .venv/bin/python evals/style_transfer.py            # full table (autodiff and SPSA)
     .venv/bin/python evals/style_transfer.py --quick    # one short case, few steps
@@ -128,17 +129,14 @@ def cases(quick: bool) -> list[tuple[str, str, np.ndarray, int]]:
 
     if quick:
         return [("speech", "cmu_arctic", shipped("speech_music/speech_cmu_arctic_a0007.flac")[
-            : 2 * SR], 1)]
+            : 1 * SR], 1)]
     return [
-        ("speech", "librispeech", shipped("speech_music/speech_librispeech_198-209-0000.flac"), 3),
-        ("speech", "cmu_arctic", shipped("speech_music/speech_cmu_arctic_a0007.flac"), 2),
-        ("speech", "generated_speech_1", speech_like(8.0, 1), 1),
-        ("speech", "generated_speech_2", speech_like(8.0, 2), 1),
+        ("speech", "librispeech", shipped("speech_music/speech_librispeech_198-209-0000.flac"), 2),
+        ("speech", "cmu_arctic", shipped("speech_music/speech_cmu_arctic_a0007.flac"), 1),
+        ("speech", "generated_speech_1", speech_like(6.0, 1), 1),
         ("music", "guitar_chord", shipped("speech_music/music_guitar_em9_chord_sonicpi.flac"), 1),
         ("music", "trumpet_solo", shipped("speech_music/music_solo_trumpet_sorohanro.flac"), 1),
-        ("music", "generated_music_1", music_like(8.0, 1), 1),
-        ("music", "generated_music_2", music_like(8.0, 2), 1),
-        ("music", "generated_music_3", music_like(8.0, 3), 1),
+        ("music", "generated_music_1", music_like(6.0, 1), 1),
     ]
 
 
@@ -147,10 +145,10 @@ def main() -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", type=int, default=150, help="EQ-stage steps (dynamics: steps//3)")
+    p.add_argument("--steps", type=int, default=100, help="EQ-stage steps (dynamics: steps//3)")
     p.add_argument("--strategies", default="autodiff,spsa")
-    p.add_argument("--spsa-cases", type=int, default=3, help="cases (first ones) run with SPSA")
-    p.add_argument("--spsa-steps", type=int, default=150)
+    p.add_argument("--spsa-cases", type=int, default=2, help="cases (first ones) run with SPSA")
+    p.add_argument("--spsa-steps", type=int, default=100)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)

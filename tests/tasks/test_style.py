@@ -1,0 +1,156 @@
+"""Tests for diffdsp.tasks.style: loudness, features, per-example transfer, files, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+import torch
+
+from diffdsp._validation import InputError
+from diffdsp.tasks import style as S
+from tests.cli_helpers import assert_usage_error, bad_audio_files, run_cli
+from tests.helpers import assert_finite, noise
+
+ROOT = Path(__file__).resolve().parents[2]
+SR = 16000
+
+
+def speechy(seconds: float, seed: int) -> np.ndarray:
+    """Noise bursts with a spectral tilt and pauses (cheap speech-like test content)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    x = np.cumsum(rng.standard_normal(n)) * 0.02
+    x = x - np.convolve(x, np.ones(64) / 64, mode="same")
+    env = (np.sin(2 * np.pi * 3.0 * np.arange(n) / SR) > -0.3).astype(float)
+    return (x * env * 0.3).astype(np.float32)
+
+
+@pytest.mark.parametrize("sr", [16000, 44100])
+def test_loudness_matches_pyloudnorm(sr: int) -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * sr) / sr
+    sig = 0.2 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(2 * np.pi * 1.5 * t))
+    sig = sig + 0.05 * rng.standard_normal(t.size)
+    want = pyloudnorm.Meter(sr).integrated_loudness(sig)
+    got = float(S.loudness_lufs(torch.tensor(sig), sample_rate=sr))
+    assert got == pytest.approx(want, abs=0.1)
+
+
+def test_features_finite_and_gradients_on_degenerate() -> None:
+    for x in (torch.zeros(1, 1, 4000), torch.full((1, 1, 4000), 0.5), noise((1, 2, 300))):
+        xx = x.clone().requires_grad_()
+        f = S.style_features(xx, sample_rate=SR)
+        total = sum(v.sum() for v in f.values())
+        assert isinstance(total, torch.Tensor)
+        total.backward()
+        for k, v in f.items():
+            assert_finite(v, k)
+        assert xx.grad is not None
+        assert_finite(xx.grad, "grad")
+    assert float(S.loudness_lufs(torch.zeros(8000), sample_rate=SR)) < -70
+
+
+def test_style_loss_zero_on_reference_and_gain_sensitive() -> None:
+    ref = torch.from_numpy(speechy(1.0, 0))[None, None]
+    loss = S.StyleLoss(ref, sample_rate=SR)
+    assert float(loss(ref)[0]) < 1e-6
+    assert float(loss.terms(ref * 2)["loudness"][0]) == pytest.approx(20 * math.log10(2), abs=0.01)
+
+
+def test_eq_effect_fsm_matches_exact() -> None:
+    x = torch.from_numpy(speechy(0.5, 1))[None, None].double()
+    p = torch.rand(1, 18, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    fsm = S.ParametricEQ6(SR, mode="fsm")(x, p)
+    exact = S.ParametricEQ6(SR, mode="exact")(x, p)
+    assert float((fsm - exact).abs().max()) < 1e-5 * float(exact.abs().max())
+
+
+def test_transfer_recovers_loudness_and_reduces_loss() -> None:
+    a = torch.from_numpy(speechy(1.0, 2))[None, None]
+    b = torch.from_numpy(speechy(1.0, 3))[None, None]
+    chain = S.style_chain(SR)
+    p = S.random_settings(chain, 2, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        inp, ref = chain(a, p[:1]), chain(b, p[1:])
+    before = S.style_distance(inp[0], ref[0], sample_rate=SR)
+    fit = S.transfer(inp, ref, sample_rate=SR, steps=40, dyn_steps=3, lr=0.1)
+    after = S.style_distance(fit.output[0], ref[0], sample_rate=SR)
+    assert fit.output.shape == inp.shape
+    assert after["spectrum_error_db"] < before["spectrum_error_db"]
+    assert after["loudness_error_lu"] < min(0.5, before["loudness_error_lu"])
+    comp = fit.settings[0]["compressor"]
+    assert set(comp) == {"threshold_db", "ratio", "attack_ms", "release_ms", "knee_db",
+                         "makeup_db"}
+
+
+def test_transfer_spsa_strategy_runs() -> None:
+    a = torch.from_numpy(speechy(0.5, 5))[None, None]
+    fit = S.transfer(a, a * 0.3, sample_rate=SR, steps=6, strategy="spsa", lr=0.1)
+    assert fit.fit["strategy"] == "spsa" and torch.isfinite(fit.output).all()
+    assert fit.fit["best_loss"] < float(S.StyleLoss(a * 0.3, sample_rate=SR)(a)[0])
+
+
+def _write(path: Path, x: np.ndarray, sr: int) -> Path:
+    sf.write(path, x.T if x.ndim == 2 else x, sr, subtype="FLOAT")
+    return path
+
+
+def test_run_writes_artefacts_with_mismatched_reference(tmp_path: Path) -> None:
+    inp = _write(tmp_path / "in.wav", np.stack([speechy(0.8, 6), speechy(0.8, 7)]), SR)
+    ref = _write(tmp_path / "ref.wav", speechy(0.1, 8) * 3, 22050)  # mono, other rate, 0.1 s
+    res = S.run(inp, ref, tmp_path / "out", steps=4, plots=True)
+    out = tmp_path / "out"
+    y, sr = sf.read(out / "output.wav", always_2d=True)
+    assert sr == SR and y.shape == (int(0.8 * SR), 2)
+    params = json.loads((out / "params.json").read_text())
+    assert {"eq", "compressor", "gain"} <= set(params["settings"])
+    assert "band1.cutoff_hz" in params["settings"]["eq"]
+    result = json.loads((out / "result.json").read_text())
+    assert result["task"] == "style" and "loudness_error_lu" in result["metrics"]["after"]
+    assert any("resampled" in n for n in result["notes"])
+    assert any("short" in n for n in result["notes"])
+    for f in ("eq_response.png", "gain_reduction.png", "report.html"):
+        assert (out / f).is_file() and f in res.files
+
+
+def test_silent_input_or_reference_is_refused(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.wav", speechy(0.5, 9), SR)
+    silent = _write(tmp_path / "silent.wav", np.zeros(SR // 2, dtype=np.float32), SR)
+    with pytest.raises(InputError, match="input is silent"):
+        S.run(silent, good, tmp_path / "o1", steps=2, plots=False)
+    with pytest.raises(InputError, match="reference is silent"):
+        S.run(good, silent, tmp_path / "o2", steps=2, plots=False)
+
+
+def test_cli_errors_and_success(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.wav", speechy(0.5, 10), SR)
+    bad = bad_audio_files(tmp_path / "bad")
+    for path in bad.values():
+        assert_usage_error(["style", path, good, "--out", tmp_path / "o", "--quiet"], [good])
+    silent = _write(tmp_path / "silent.wav", np.zeros(SR // 2, dtype=np.float32), SR)
+    assert_usage_error(["style", good, silent, "--out", tmp_path / "o", "--quiet"], [good, silent],
+                       match="silent")
+    assert_usage_error(["style", good, good, "--out", tmp_path / "o", "--strategy", "magic"],
+                       [good], match="strategy")
+    code, out, err = run_cli(["style", good, good, "--out", tmp_path / "ok", "--steps", "3",
+                              "--json"])
+    assert code == 0, err
+    assert json.loads(out)["task"] == "style"
+
+
+def test_eval_quick() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "evals" / "style_transfer.py"), "--quick",
+         "--strategies", "autodiff"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "FIGURE style_autodiff_speech_mrstft" in proc.stdout
