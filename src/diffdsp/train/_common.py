@@ -40,7 +40,7 @@ def worker_seed(seed: int, index: int, rank: int = 0) -> int:
     return (int(seed) * 1_000_003 + int(index) * 7919 + int(rank) * 104_729) % (2**63 - 1)
 
 
-class SeededDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
+class SeededDataset(torch.utils.data.Dataset):
     """A map-style dataset whose item ``i`` is ``make(torch.Generator seeded from (seed, i))``.
 
     Items are generated on the fly and are identical across epochs, processes and worker counts
