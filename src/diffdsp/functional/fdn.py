@@ -45,7 +45,7 @@ def _numba_kernels() -> dict[str, Any]:
     import numba
 
     @numba.njit(cache=True, nogil=True, fastmath=True)
-    def solve_kernel(g, a, b, c, y, x, u, s, start, stop):  # type: ignore[no-untyped-def]  # pragma: no cover
+    def solve_kernel(g, a, b, c, y, x, u, adjoint, start, stop):  # type: ignore[no-untyped-def]  # pragma: no cover
         _, m_bins, n = g.shape
         k_mat = np.empty((n, n), dtype=g.dtype)
         perm = np.empty(n, dtype=np.int64)
@@ -101,6 +101,8 @@ def _numba_kernels() -> dict[str, Any]:
             for i in range(n):
                 acc_y += c[bi, i] * x[bi, mi, i]
             y[bi, mi] = acc_y
+            if not adjoint:
+                continue
             # adjoint: K^T u = c  <=>  U^T z = c, L^T w = z, u = P^T w
             for i in range(n):
                 acc = c[bi, i]
@@ -114,12 +116,6 @@ def _numba_kernels() -> dict[str, Any]:
                 work[i] = acc
             for i in range(n):
                 u[bi, mi, perm[i]] = work[i]
-            # delay-line inputs s = b + A x
-            for i in range(n):
-                acc = b[bi, i]
-                for j in range(n):
-                    acc += a[bi, i, j] * x[bi, mi, j]
-                s[bi, mi, i] = acc
 
     @numba.njit(cache=True, nogil=True)
     def time_kernel(xin, delays, a, b, c, d, sos, y, start, stop):  # type: ignore[no-untyped-def]  # pragma: no cover
@@ -192,7 +188,7 @@ class _FDNTransfer(torch.autograd.Function):
     """Closed-loop SISO transfer with the compiled per-bin solver and an adjoint backward."""
 
     @staticmethod
-    def forward(g: Tensor, a: Tensor, b: Tensor, c: Tensor) -> tuple[Tensor, ...]:
+    def forward(g: Tensor, a: Tensor, b: Tensor, c: Tensor, adjoint: bool) -> tuple[Tensor, ...]:
         kern = _numba_kernels()["solve"]
         cdt = g.dtype
         gn = _np(g)
@@ -202,38 +198,38 @@ class _FDNTransfer(torch.autograd.Function):
         nb, m_bins, n = gn.shape
         y = np.empty((nb, m_bins), dtype=gn.dtype)
         x = np.empty((nb, m_bins, n), dtype=gn.dtype)
-        u = np.empty((nb, m_bins, n), dtype=gn.dtype)
-        s = np.empty((nb, m_bins, n), dtype=gn.dtype)
-        _run_split(kern, nb * m_bins, (gn, an, bn, cn, y, x, u, s), 2048)
-        return torch.from_numpy(y), torch.from_numpy(x), torch.from_numpy(u), torch.from_numpy(s)
+        u = np.empty((nb, m_bins, n) if adjoint else (1, 1, n), dtype=gn.dtype)
+        _run_split(kern, nb * m_bins, (gn, an, bn, cn, y, x, u, adjoint), 2048)
+        return torch.from_numpy(y), torch.from_numpy(x), torch.from_numpy(u)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
-        g, a, _, _ = inputs
-        _, x, u, s = output
-        ctx.save_for_backward(g, x, u, s)
-        ctx.mark_non_differentiable(x, u, s)
+        g, a, b, _, _ = inputs
+        _, x, u = output
+        ctx.save_for_backward(g, a, b, x, u)
+        ctx.mark_non_differentiable(x, u)
         ctx.real_dtype = a.dtype
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_y: Tensor, *_: Any) -> tuple[Tensor | None, ...]:
-        g, x, u, s = ctx.saved_tensors
-        need_g, need_a, need_b, need_c = ctx.needs_input_grad
+        g, a, b, x, u = ctx.saved_tensors
+        need_g, need_a, need_b, need_c, _ = ctx.needs_input_grad
         gy = grad_y.unsqueeze(-1)  # (B, M, 1)
         grad_g = grad_a = grad_b = grad_c = None
         if need_g:
+            # delay-line inputs s = b + A x  (dy/dg_i = u_i s_i)
+            s = b.to(x.dtype).unsqueeze(-2) + torch.matmul(x, a.to(x.dtype).transpose(-1, -2))
             grad_g = gy * (u * s).conj()
-        w = u * g
         if need_a or need_b:
-            pw = gy * w.conj()  # (B, M, N)
+            pw = gy * (u * g).conj()  # (B, M, N)
             if need_a:
                 grad_a = torch.matmul(pw.transpose(-1, -2), x.conj()).real.to(ctx.real_dtype)
             if need_b:
                 grad_b = pw.sum(-2).real.to(ctx.real_dtype)
         if need_c:
             grad_c = (gy * x.conj()).sum(-2).real.to(ctx.real_dtype)
-        return grad_g, grad_a, grad_b, grad_c
+        return grad_g, grad_a, grad_b, grad_c, None
 
 
 def _transfer_torch(g: Tensor, a: Tensor, b: Tensor, c: Tensor) -> Tensor:
@@ -315,7 +311,9 @@ def fdn_transfer(
     a = feedback_matrix.to(rdt).expand(*batch, n, n).reshape(-1, n, n)
     b = input_gains.to(rdt).expand(*batch, n).reshape(-1, n)
     c = output_gains.to(rdt).expand(*batch, n).reshape(-1, n)
-    y = _FDNTransfer.apply(g, a, b, c)[0]
+    adjoint = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (line_response, feedback_matrix, input_gains, output_gains))
+    y = _FDNTransfer.apply(g, a, b, c, adjoint)[0]
     return y.reshape(*batch, m_bins)
 
 
