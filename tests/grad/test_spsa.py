@@ -44,6 +44,7 @@ def test_spsa_direction_agrees_with_autodiff_on_eq() -> None:
         est = spsa_gradient(proc, x, p.detach(), grad_y, epsilon=1e-3, n_samples=256,
                             generator=gen)
         cosines.append(float(torch.nn.functional.cosine_similarity(est, auto)))
+    print("SPSA-vs-autodiff cosines", cosines, "mean", float(np.mean(cosines)))
     assert float(np.mean(cosines)) > 0.9, cosines
 
 
