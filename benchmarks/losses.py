@@ -13,7 +13,10 @@ octave-band EDC loss forward+backward (8 x 2 s RIRs at 48 kHz).
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -24,6 +27,18 @@ from benchmarks._common import Row, fwd_bwd, parse_args, report, time_ms, try_im
 
 from diffdsp.losses.acoustic import EDCLoss
 from diffdsp.losses.spectral import MultiResolutionSTFTLoss
+
+
+def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median process CPU time (all threads) of ``fn()`` in ms: robust to other load on a
+    shared machine, where wall time is not."""
+    fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        c0 = time.process_time()
+        fn()
+        times.append((time.process_time() - c0) * 1e3)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -37,6 +52,8 @@ def main() -> None:
 
     ours = MultiResolutionSTFTLoss.auraloss_default(sc_over_batch=True)
     ours_ms = time_ms(fwd_bwd(lambda: ours(x, y), [x]), repeats=args.repeats)
+    ours_cpu = cpu_ms(fwd_bwd(lambda: ours(x, y), [x]), args.repeats)
+    peer_cpu = None
     with torch.no_grad():
         ours_fwd_ms = time_ms(lambda: ours(x, y), repeats=args.repeats)
         v_ours = float(ours(x, y))
@@ -46,6 +63,7 @@ def main() -> None:
     if auraloss is not None:
         peer = auraloss.freq.MultiResolutionSTFTLoss()
         peer_ms = time_ms(fwd_bwd(lambda: peer(x, y), [x]), repeats=args.repeats)
+        peer_cpu = cpu_ms(fwd_bwd(lambda: peer(x, y), [x]), args.repeats)
         with torch.no_grad():
             peer_fwd_ms = time_ms(lambda: peer(x, y), repeats=args.repeats)
             v_peer = float(peer(x, y))
@@ -62,7 +80,11 @@ def main() -> None:
         if rel > 1e-5:
             raise SystemExit(f"values differ: ours {v_ours}, auraloss(f64) {v_ref} (rel {rel:.2e})")
     shape = f"({batch}, 1, {n})"
-    rows.append(Row(f"MR-STFT fwd+bwd {shape}", ours_ms, "auraloss", peer_ms, ">= 2x", note))
+    if peer_cpu is not None:
+        note += f"; CPU time ours {ours_cpu:.0f} ms, auraloss {peer_cpu:.0f} ms " \
+                f"({peer_cpu / ours_cpu:.2f}x)"
+    rows.append(Row(f"MR-STFT fwd+bwd {shape}", ours_ms, "auraloss", peer_ms, ">= 2x", note,
+                    extra={"ours_cpu_ms": ours_cpu, "peer_cpu_ms": peer_cpu}))
     rows.append(Row(f"MR-STFT fwd {shape}", ours_fwd_ms, "auraloss", peer_fwd_ms, ""))
 
     n_rir = int((0.2 if args.quick else 2.0) * 48000)

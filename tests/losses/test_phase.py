@@ -56,11 +56,13 @@ def test_ignores_magnitude_when_in_phase() -> None:
 
 
 def test_gradcheck_and_module() -> None:
-    a = noise((1, 32), seed=2, dtype=torch.float64).requires_grad_(True)
-    b = noise((1, 32), seed=3, dtype=torch.float64).requires_grad_(True)
+    a = noise((1, 24), seed=2, dtype=torch.float64).requires_grad_(True)
+    b = noise((1, 24), seed=3, dtype=torch.float64).requires_grad_(True)
     cfg = {"fft_sizes": (16, 8), "hop_sizes": (4, 2), "win_lengths": (12, 8)}
     gradcheck64(lambda u, v: interference_loss(u, v, **cfg), (a, b))
-    gradcheck64(lambda u, v: interference_loss(u, v, power=2.0, normalize=True, **cfg), (a, b))
+    assert torch.autograd.gradcheck(
+        lambda u, v: interference_loss(u, v, power=2.0, normalize=True, **cfg), (a, b),
+        fast_mode=True)
     x = noise((2, 8000), seed=4)
     assert InterferenceLoss(reduction="none")(x, x).shape == (2,)
     with pytest.raises(InputError, match="power"):

@@ -474,10 +474,11 @@ class MultiResolutionSTFTLoss(nn.Module):
     @classmethod
     def ddsp(cls, **kwargs: Any) -> MultiResolutionSTFTLoss:
         """DDSP multi-scale spectral loss: FFT (2048, 1024, 512, 256, 128, 64), 75 % overlap,
-        L1 on linear and log magnitudes (``w_sc = 0``). DDSP sums over scales; we average, so
-        multiply by 6 to compare values (Engel et al., ICLR 2020)."""
+        L1 on linear and log magnitudes (``w_sc = 0``), magnitude floor 1e-5 (``eps = 1e-10``)
+        as DDSP's ``safe_log``. DDSP sums over scales; we average, so multiply by 6 to compare
+        values; DDSP frames without centring (Engel et al., ICLR 2020, Sec. 4.2)."""
         ffts = (2048, 1024, 512, 256, 128, 64)
-        opts: dict[str, Any] = {"w_sc": 0.0, "w_log_mag": 1.0, "w_lin_mag": 1.0}
+        opts: dict[str, Any] = {"w_sc": 0.0, "w_log_mag": 1.0, "w_lin_mag": 1.0, "eps": 1e-10}
         opts.update(kwargs)
         return cls(ffts, tuple(n // 4 for n in ffts), ffts, **opts)
 
