@@ -196,6 +196,17 @@ def test_compute_features_sine_noise_silence() -> None:
         assert bool(torch.isfinite(v.float()).all())
 
 
+def test_compute_features_in_blocks_equals_one_pass() -> None:
+    cfg = TimbreConfig()
+    g = torch.Generator().manual_seed(2)
+    x = (_sine(330.0, 24000, amp=0.4).float() * torch.linspace(0, 1, 24000)
+         + 0.01 * torch.randn(24000, generator=g))[None]
+    one = compute_features(x, cfg)
+    blocks = compute_features(x, cfg, block_s=0.4)
+    for key in one:
+        assert torch.equal(one[key], blocks[key]), key
+
+
 def test_analyse_harmonics_recovers_amplitudes() -> None:
     cfg = TimbreConfig(n_harmonics=4)
     n = 8000

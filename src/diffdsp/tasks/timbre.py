@@ -254,9 +254,13 @@ def _input_warnings(audio: Tensor, features: Mapping[str, Tensor], config: Any) 
 # Loading
 
 
-def _load_mono(path: PathLike, sample_rate: int) -> tuple[Tensor, int, int]:
+MAX_RENDER_S = 120.0  # transfer/resynth render in one pass: longer inputs are refused
+
+
+def _load_mono(path: PathLike, sample_rate: int, max_seconds: float | None = None
+               ) -> tuple[Tensor, int, int]:
     """Audio mixed to mono and resampled: ``(x (T,), original rate, original length)``."""
-    audio, sr = load_audio(path)
+    audio, sr = load_audio(path, max_seconds=max_seconds)
     mono = audio.mean(0)
     return resample(mono, sr, sample_rate) if sr != sample_rate else mono, sr, audio.shape[-1]
 
@@ -527,7 +531,7 @@ def transfer(
     out = prepare_out_dir(out_dir, [input_path, model_path])
     seed_all(seed)
     cfg = model.config
-    x, sr_in, n_in = _load_mono(input_path, cfg.sample_rate)
+    x, sr_in, n_in = _load_mono(input_path, cfg.sample_rate, MAX_RENDER_S)
     if progress is not None:
         progress("timbre transfer", 0, 2, float("nan"))
     feats = compute_features(x[None], cfg)
@@ -620,7 +624,7 @@ def resynth(
     cfg = TimbreConfig(sample_rate=sample_rate, n_harmonics=n_harmonics, reverb_s=0.0)
     out = prepare_out_dir(out_dir, [input_path])
     seed_all(seed)
-    x, sr_in, n_in = _load_mono(input_path, cfg.sample_rate)
+    x, sr_in, n_in = _load_mono(input_path, cfg.sample_rate, MAX_RENDER_S)
     feats = compute_features(x[None], cfg)
     warnings = _input_warnings(x[None], feats, cfg)
     ctrl = analyse_harmonics(x[None], feats["f0_filled_hz"], feats["voiced"], cfg)

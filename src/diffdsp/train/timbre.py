@@ -620,33 +620,55 @@ def _fill_unvoiced(f0_hz: Tensor, voiced: Tensor, default_hz: float) -> Tensor:
 
 
 def compute_features(
-    audio: Tensor, config: TimbreConfig
+    audio: Tensor, config: TimbreConfig, *, block_s: float = 20.0
 ) -> dict[str, Tensor]:
     """Frame-rate f0, voicing confidence and A-weighted loudness of ``(B, T)`` audio.
 
-    Frame ``i`` is centred on sample ``i * hop``; there are ``config.n_frames(T)`` frames.
+    Frame ``i`` is centred on sample ``i * hop``; there are ``config.n_frames(T)`` frames. Long
+    signals are analysed in blocks of ``block_s`` seconds with a 2048-sample margin on each side
+    (more than either analysis window reaches), so memory stays bounded and the frames equal a
+    one-pass analysis.
 
     Args:
         audio: mono audio ``(B, T)`` at ``config.sample_rate``.
         config: model configuration (rates, f0 range, voicing threshold).
+        block_s: analysis block length in seconds.
 
     Returns:
         ``{"f0_hz": raw f0 estimate, "f0_filled_hz": unvoiced frames interpolated from voiced
         neighbours (the model input), "confidence": in [0, 1], "voiced": bool,
         "loudness_db": A-weighted loudness}``, each ``(B, F)``.
     """
-    from diffdsp.functional.analysis import f0_yin
-
     check_tensor(audio, "audio", ndim=2)
-    n_frames = config.n_frames(audio.shape[-1])
-    f0, conf = f0_yin(audio, sample_rate=config.sample_rate, hop=config.hop,
-                      fmin_hz=config.f0_min_hz, fmax_hz=config.f0_max_hz)
-    loud = a_weighted_loudness_db(audio, sample_rate=config.sample_rate, hop=config.hop)
+    n, hop = audio.shape[-1], config.hop
+    n_frames = config.n_frames(n)
+    block = max(1, round(block_s * config.frame_rate)) * hop
+    if n <= block:
+        f0, conf, loud = _raw_features(audio, config)
+    else:
+        margin = -(-2048 // hop) * hop
+        parts: list[tuple[Tensor, Tensor, Tensor]] = []
+        for s0 in range(0, n, block):
+            a, b = max(0, s0 - margin), min(n, s0 + block + margin)
+            local = _raw_features(audio[:, a:b], config)
+            j0 = (s0 - a) // hop
+            j1 = j0 + block // hop if s0 + block < n else local[0].shape[-1]
+            parts.append(tuple(t[:, j0:j1] for t in local))  # type: ignore[arg-type]
+        f0, conf, loud = (torch.cat([p[i] for p in parts], dim=-1) for i in range(3))
     f0, conf, loud = (_fit_frames(t, n_frames) for t in (f0, conf, loud))
     voiced = (conf >= config.voicing_threshold) & (f0 > 0)
     filled = _fill_unvoiced(f0, voiced, default_hz=220.0)
     return {"f0_hz": f0, "f0_filled_hz": filled, "confidence": conf, "voiced": voiced,
             "loudness_db": loud}
+
+
+def _raw_features(audio: Tensor, config: TimbreConfig) -> tuple[Tensor, Tensor, Tensor]:
+    from diffdsp.functional.analysis import f0_yin
+
+    f0, conf = f0_yin(audio, sample_rate=config.sample_rate, hop=config.hop,
+                      fmin_hz=config.f0_min_hz, fmax_hz=config.f0_max_hz)
+    loud = a_weighted_loudness_db(audio, sample_rate=config.sample_rate, hop=config.hop)
+    return f0, conf, loud
 
 
 def a_weighted_loudness_db(
