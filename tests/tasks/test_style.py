@@ -140,6 +140,8 @@ def test_cli_errors_and_success(tmp_path: Path) -> None:
                        match="silent")
     assert_usage_error(["style", good, good, "--out", tmp_path / "o", "--strategy", "magic"],
                        [good], match="strategy")
+    assert_usage_error(["style", good, good, "--out", tmp_path / "o", "--model", good],
+                       [good], match="learned mode")
     code, out, err = run_cli(["style", good, good, "--out", tmp_path / "ok", "--steps", "3",
                               "--json"])
     assert code == 0, err

@@ -790,7 +790,8 @@ def run(
         reference_path: the audio whose style to copy (resampled to the input's rate if needed;
             any channel count and length >= 256 samples).
         out_dir: output folder.
-        model: a checkpoint of ``diffdsp train style`` for one-pass inference (learned mode).
+        model: a checkpoint of ``diffdsp train style`` for one-pass inference (learned mode;
+            refused with an :class:`InputError` while :mod:`diffdsp.train.style` is missing).
         steps: optimiser steps (per-example mode).
         lr: learning rate (per-example mode).
         strategy: ``"autodiff"`` or ``"spsa"`` (per-example mode).
@@ -819,6 +820,15 @@ def run(
         seed_all,
     )
 
+    if model is not None:
+        try:
+            from diffdsp.train.style import load_controller
+        except ImportError:
+            raise InputError(
+                "the learned mode (--model) is not available in this version: "
+                "diffdsp.train.style is not implemented yet; run without --model "
+                "(per-example mode)"
+            ) from None
     dev = resolve_device(device)
     out = prepare_out_dir(out_dir, [input_path, reference_path])
     seed_all(seed)
@@ -828,8 +838,6 @@ def run(
     xb = x[None].to(dev)
     rb = ref[None].to(dev)
     if model is not None:
-        from diffdsp.train.style import load_controller
-
         ctrl = load_controller(model)
         chain = ctrl.make_chain(sr).to(dev)
         t0 = time.perf_counter()
