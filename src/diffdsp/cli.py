@@ -402,6 +402,32 @@ def train_timbre(
              batch_size=batch_size, devices=devices, strategy=strategy, seed=seed, device=device)
 
 
+@train_app.command("match")
+def train_match(
+    out: OutOpt = Path("diffdsp_match_model"),
+    patch: Annotated[str, typer.Option(
+        "--patch", help="Preset name or patch JSON the matcher predicts.")] = "subtractive",
+    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps.")] = 2000,
+    time_budget: Annotated[float, typer.Option(
+        "--time-budget", help="Stop training after this many seconds (0: no limit).")] = 0.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Renders per step.")] = 16,
+    devices: Annotated[int, typer.Option("--devices", help="Processes/devices.")] = 1,
+    strategy: Annotated[str, typer.Option("--strategy", help="auto or ddp.")] = "auto",
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Train a learned sound matcher on random renders of a patch; write DIR/model.pt."""
+    from diffdsp.train import match as train_match_mod
+
+    run_task(train_match_mod.train, quiet=quiet, json_out=json_out, threads=threads,
+             out_dir=out, patch=patch, steps=steps, time_budget_s=time_budget or None,
+             batch_size=batch_size, devices=devices, strategy=strategy, seed=seed,
+             device=device)
+
+
 @app.command()
 def timbre(
     input: Annotated[Path, typer.Argument(
