@@ -610,8 +610,8 @@ def f0_yin(
         hop: hop in samples.
         fmin_hz: lowest f0 searched in Hz.
         fmax_hz: highest f0 searched in Hz.
-        frame_length: integration window in samples (default ``2 * sample_rate / fmin_hz``
-            rounded up to a power of two... at least ``3 * max_lag``).
+        frame_length: integration window in samples (default: the longest period searched,
+            ``ceil(sample_rate / fmin_hz)``; must exceed half of it).
         threshold: YIN absolute threshold on the normalised difference.
 
     Returns:
@@ -895,15 +895,15 @@ def _compensated_edc(h: Tensor, sample_rate: int, noise_handling: str) -> tuple[
     slope, icpt, cnt = _masked_linefit(t, env_db, fit)
     rate = -slope * math.log(10.0) / 10.0  # per sample, > 0 for a decay
     cut_c = (cut - 1).clamp(0, n - 1)
-    p_cut = db_to_power_t(slope[..., None] * cut_c + icpt[..., None])
+    p_cut = _db_to_power(slope[..., None] * cut_c + icpt[..., None])
     comp = torch.where((rate[..., None] > 0) & (cnt[..., None] >= 2) & (cut < n),
                        p_cut / (1.0 - torch.exp(-rate[..., None])).clamp_min(1e-300), 0.0)
     e = torch.flip(torch.cumsum(torch.flip(p * keep, (-1,)), -1), (-1,)) + comp * keep
     return safe_divide(e, e[..., :1], 1e-300), dyn_range_db
 
 
-def db_to_power_t(x_db: Tensor) -> Tensor:
-    """``10^(x/10)`` for a tensor (kept here to stay in float64)."""
+def _db_to_power(x_db: Tensor) -> Tensor:
+    """``10^(x/10)`` for a float64 tensor."""
     return torch.pow(10.0, x_db / 10.0)
 
 
