@@ -1,0 +1,113 @@
+"""Synth rendering throughput: our `voice` patch vs torchsynth `Voice`, and patch + MR-STFT grads.
+
+Rows (44.1 kHz, float32, 2 threads):
+
+- render a batch of 128 x 4 s of the ``voice`` preset (torchsynth Voice's structure: LFO and pitch
+  ADSR modulating two VCOs, noise, 3-input mixer, VCA with an amp ADSR), random parameters, no
+  gradient; side by side with torchsynth 1.0.2 ``Voice`` (same batch and length). Throughput in
+  seconds of audio per second is in the note; goal >= 2x under the same allocator settings (run
+  both sides in one process, so they share ``MALLOC_MMAP_MAX_`` etc.).
+- forward+backward of the ``subtractive`` patch (with its time-varying resonant filter) + our
+  MR-STFT loss, batch 8 x 4 s (no peer: torchsynth is not differentiable end to end).
+
+Times are medians of process CPU time (all threads), robust to other load on a shared machine.
+
+    .venv-bench/bin/python benchmarks/synth.py         # with torchsynth
+    .venv/bin/python benchmarks/synth.py --quick       # smoke test, ours only if peers absent
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import Row, parse_args, report
+
+from diffdsp.losses.spectral import multi_resolution_stft_loss
+from diffdsp.synth.presets import get_preset
+
+
+def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median process CPU time (all threads) of ``fn()`` in ms, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        c0 = time.process_time()
+        fn()
+        times.append((time.process_time() - c0) * 1e3)
+    return statistics.median(times)
+
+
+def _torchsynth_voice(batch: int, seconds: float, sr: int) -> Callable[[], object] | None:
+    try:
+        from benchmarks._peers import import_torchsynth
+
+        ts = import_torchsynth()
+    except Exception as exc:  # peers fail in many ways
+        print(f"[torchsynth unavailable: {type(exc).__name__}: {exc}]", file=sys.stderr)
+        return None
+    if ts is None:
+        return None
+    cfg = ts.config.SynthConfig(batch_size=batch, sample_rate=sr, buffer_size_seconds=seconds,
+                                reproducible=False)
+    voice = ts.synth.Voice(cfg)
+
+    def run() -> object:
+        with torch.no_grad():
+            return voice()
+
+    return run
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    sr = 44100
+    batch, seconds = (2, 0.25) if args.quick else (128, 4.0)
+    gbatch = 2 if args.quick else 8
+    n = int(seconds * sr)
+    voice = get_preset("voice", sr)
+    u = voice.sample(batch, generator=torch.Generator().manual_seed(0))
+
+    def ours() -> object:
+        with torch.no_grad():
+            return voice(u, n_samples=n, generator=torch.Generator().manual_seed(1))
+
+    rows: list[Row] = []
+    ours_ms = cpu_ms(ours, args.repeats)
+    audio_s = batch * seconds
+    peer = _torchsynth_voice(batch, seconds, sr)
+    peer_ms = cpu_ms(peer, args.repeats) if peer is not None else None
+    note = f"ours {audio_s / (ours_ms / 1e3):.0f} s/s"
+    if peer_ms is not None:
+        note += f", torchsynth {audio_s / (peer_ms / 1e3):.0f} s/s"
+    rows.append(Row(f"voice render ({batch}, {n}) no grad", ours_ms, "torchsynth Voice",
+                    peer_ms, ">= 2x", note))
+
+    sub = get_preset("subtractive", sr)
+    ug = sub.sample(gbatch, generator=torch.Generator().manual_seed(2)).requires_grad_(True)
+    with torch.no_grad():
+        y_t = sub(sub.sample(gbatch, generator=torch.Generator().manual_seed(3)), n_samples=n)
+    assert isinstance(y_t, torch.Tensor)
+
+    def step() -> None:
+        ug.grad = None
+        y = sub(ug, n_samples=n)
+        assert isinstance(y, torch.Tensor)
+        loss = multi_resolution_stft_loss(y, y_t)
+        assert isinstance(loss, torch.Tensor)
+        loss.backward()
+
+    rows.append(Row(f"subtractive patch + MR-STFT fwd+bwd ({gbatch}, {n})",
+                    cpu_ms(step, args.repeats), note="no differentiable peer"))
+    report("synth", rows, args)
+
+
+if __name__ == "__main__":
+    main()
