@@ -76,14 +76,14 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     quick = args.quick
-    seconds = 10.0 if quick else args.seconds
-    steps = 12 if quick else args.steps
+    seconds = 6.0 if quick else args.seconds
+    steps = 6 if quick else args.steps
     budget = None if quick else args.time_budget
     devices = 1 if quick else args.devices
     strategy = "ddp" if devices > 1 else "auto"
-    hidden = 32 if quick else args.hidden
-    batch = 4 if quick else args.batch_size
-    chunk_s = 0.5 if quick else 1.0
+    hidden = 16 if quick else args.hidden
+    batch = 2 if quick else args.batch_size
+    chunk_s = 0.25 if quick else 1.0
 
     # every DDP rank builds the same data (Lightning re-runs this script for rank 1); a shared
     # folder keyed by the settings lets rank 1 read what rank 0 wrote
@@ -114,14 +114,20 @@ def main() -> int:
     fit = res.result["fit"]
     ckpt = work / "model" / "model.pt"
 
-    src = timbre_task.synth_source_melody(4.0 if quick else 15.0, seed=args.seed + 100)
+    src = timbre_task.synth_source_melody(2.0 if quick else 15.0, seed=args.seed + 100)
     save_audio(work / "source_square.wav", src[None], 22_050)
     tr = timbre_task.transfer(work / "source_square.wav", ckpt, work / "transfer_square",
                               seed=args.seed).result
     tm = tr["metrics"]["after"]
-    trumpet = timbre_task.transfer(data.path("speech_music/music_solo_trumpet_sorohanro.flac"),
-                                   ckpt, work / "transfer_trumpet", seed=args.seed).result
-    rm = trumpet["metrics"]["after"]
+    rm: dict[str, float] = {}
+    if not quick:  # 12 s of real audio: informative only, skipped in the quick check
+        trumpet = timbre_task.transfer(
+            data.path("speech_music/music_solo_trumpet_sorohanro.flac"), ckpt,
+            work / "transfer_trumpet", seed=args.seed).result
+        rm = trumpet["metrics"]["after"]
+        print(f"info: real trumpet phrase (not a bar): f0 within 50 cents "
+              f"{_fmt(rm['f0_within_50_cents_pct'])}% of {rm['judged_frames']} voiced frames, "
+              f"loudness r {_fmt(rm['loudness_corr'])}, warnings {trumpet['warnings']}")
 
     def verdict(ok: bool) -> str:
         return "not judged (quick)" if quick else ("MET" if ok else "NOT MET")
@@ -148,9 +154,6 @@ def main() -> int:
     print(f"info: held-out f0 within 50 cents {_fmt(m['f0_within_50_cents_pct'])}%, median "
           f"error {_fmt(m['f0_error_cents_median'])} cents; transfer f0 within 20 cents "
           f"{_fmt(tm['f0_within_20_cents_pct'])}%, warnings {tr['warnings']}")
-    print(f"info: real trumpet phrase (not a bar): f0 within 50 cents "
-          f"{_fmt(rm['f0_within_50_cents_pct'])}% of {rm['judged_frames']} voiced frames, "
-          f"loudness r {_fmt(rm['loudness_corr'])}, warnings {trumpet['warnings']}")
     all_ok = True
     for name, value, ok, unit, bar in checks:
         all_ok &= bool(ok)
