@@ -551,6 +551,7 @@ def fit_rir(
     tone = fdn.tone
     level_at = int(0.02 * sample_rate)
     calib: list[dict[str, Any]] = []
+    t_pass = time.perf_counter()
     for it in range(max(0, calibration_passes) + 1):
         h_fit = fdn.render_time(t_len).to(torch.float64)
         e_fit, _ = band_edc_db(h_fit, sample_rate, centers, denoise=False, cut=valid)
@@ -562,8 +563,13 @@ def fit_rir(
             dlev.append(float(edc_t[k, level_at] - e_fit[k, level_at]))
         calib.append({"t60_ratio": ratio, "level_db": dlev})
         done = max(abs(r - 1.0) for r in ratio) < 0.003 and max(abs(v) for v in dlev) < 0.2
+        now = time.perf_counter()
+        pass_s = now - t_pass
+        t_pass = now
+        # stop when one more pass would not end inside the budget (keeping ~10 % of it for the
+        # final rendering and measurement); at least one correction is always made
         over = time_budget_s is not None and it >= 1 and (
-            time.perf_counter() - t_start > time_budget_s)
+            now - t_start + pass_s > 0.9 * time_budget_s)
         if it == max(0, calibration_passes) or done or over:
             break
         with torch.no_grad():
