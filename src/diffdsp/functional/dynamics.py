@@ -237,9 +237,8 @@ class _Ballistics(torch.autograd.Function):
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             y_prev = torch.cat([zi[:, None], y[:, :-1]], dim=-1)
             ga = lam * (y_prev - x)
-            zero = torch.zeros_like(ga)
-            grad_au = torch.where(up, ga, zero).sum(-1)
-            grad_ad = torch.where(up, zero, ga).sum(-1)
+            grad_au = (ga * up).sum(-1)
+            grad_ad = ga.sum(-1) - grad_au
         grad_zi = lam[:, 0] * a[:, 0] if ctx.needs_input_grad[3] else None
         return grad_x, grad_au, grad_ad, grad_zi
 
@@ -410,12 +409,15 @@ def one_pole_fir(x: Tensor, *, alpha: Tensor | float) -> Tensor:
 
 
 def _smooth_hinge(o: Tensor, knee_db: Tensor) -> Tensor:
-    """0 below ``-W/2``, quadratic ``(o + W/2)^2 / (2W)`` inside the knee, ``o`` above ``W/2``."""
+    """0 below ``-W/2``, quadratic ``(o + W/2)^2 / (2W)`` inside the knee, ``o`` above ``W/2``.
+
+    Written as ``c^2 / (2W) + relu(o - W/2)`` with ``c = clamp(o + W/2, 0, W)`` (the same
+    piecewise function with fewer full-size temporaries; ``W = 0`` is the hard knee).
+    """
     half = knee_db / 2
-    safe_w = torch.where(knee_db > 0, knee_db, torch.ones_like(knee_db))
-    quad = (o + half) ** 2 / (2 * safe_w)
-    inside = (o >= -half) & (o <= half) & (knee_db > 0)
-    return torch.where(o > half, o, torch.where(inside, quad, torch.zeros_like(o)))
+    c = torch.minimum((o + half).clamp_min(0.0), knee_db)
+    safe_w = knee_db.clamp_min(1e-12)
+    return c.square() / (2 * safe_w) + torch.relu(o - half)
 
 
 def gain_computer(
