@@ -444,7 +444,8 @@ def fit_rir(
 
     Examples:
         >>> h = synthetic_rir(16000, seconds=0.5, t60_s=0.3, seed=1)
-        >>> r = fit_rir(h, 16000, steps=20, colourless_steps=20, n_lines=4)
+        >>> r = fit_rir(h, 16000, steps=5, colourless_steps=5, calibration_passes=1, n_lines=4,
+        ...             time_budget_s=10.0)
         >>> r.impulse_response.shape == h.shape
         True
 
