@@ -130,6 +130,35 @@ def test_silent_input_or_reference_is_refused(tmp_path: Path) -> None:
         S.run(good, silent, tmp_path / "o2", steps=2, plots=False)
 
 
+def test_too_short_input_or_reference_is_refused(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.wav", speechy(0.5, 11), SR)
+    one = _write(tmp_path / "one.wav", np.array([0.5], dtype=np.float32), SR)
+    short = _write(tmp_path / "short.wav", speechy(0.5, 12)[: S.MIN_SAMPLES - 1], SR)
+    for bad in (one, short):
+        n = sf.info(bad).frames
+        with pytest.raises(InputError, match=f"input is too short.*{S.MIN_SAMPLES}.*got {n}$"):
+            S.run(bad, good, tmp_path / "o1", steps=2, plots=False)
+        with pytest.raises(InputError, match=f"reference is too short.*{S.MIN_SAMPLES}"):
+            S.run(good, bad, tmp_path / "o2", steps=2, plots=False)
+    # the CLI exits 2 with one line naming the file, and creates no output folder
+    line = assert_usage_error(["style", one, good, "--out", tmp_path / "o3", "--quiet"],
+                              [one, good], match=str(one))
+    assert str(S.MIN_SAMPLES) in line
+    line = assert_usage_error(["style", good, one, "--out", tmp_path / "o4", "--quiet"],
+                              [one, good], match=str(one))
+    assert str(S.MIN_SAMPLES) in line
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o3").exists()
+    assert not (tmp_path / "o4").exists()
+    # a reference that is long enough at its own rate but too short after resampling
+    ref = _write(tmp_path / "ref48k.wav", speechy(0.5, 13)[: S.MIN_SAMPLES], 48000)
+    with pytest.raises(InputError, match="after resampling"):
+        S.run(good, ref, tmp_path / "o5", steps=2, plots=False)
+    # exactly the minimum is accepted
+    ok = _write(tmp_path / "min.wav", speechy(0.5, 14)[: S.MIN_SAMPLES], SR)
+    S.run(ok, good, tmp_path / "o6", steps=1, plots=False)
+    assert (tmp_path / "o6" / "output.wav").is_file()
+
+
 def test_cli_errors_and_success(tmp_path: Path) -> None:
     good = _write(tmp_path / "good.wav", speechy(0.5, 10), SR)
     bad = bad_audio_files(tmp_path / "bad")

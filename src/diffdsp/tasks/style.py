@@ -744,26 +744,46 @@ def transfer(
 # ----------------------------------------------------------------------------------------------
 
 
-def _prepare(x: Tensor, ref: Tensor, sr: int, sr_ref: int) -> tuple[Tensor, Tensor, list[str]]:
-    """Check and harmonise input and reference (resampled, downmixed); return notes."""
+#: Shortest input or reference (samples) that the style features can analyse: one STFT frame of
+#: the smallest size used (``_n_fft`` is at least 256).
+MIN_SAMPLES = 256
+
+
+def _prepare(x: Tensor, ref: Tensor, sr: int, sr_ref: int, *, input_name: str = "input",
+             reference_name: str = "reference") -> tuple[Tensor, Tensor, list[str]]:
+    """Check and harmonise input and reference (resampled, downmixed); return notes.
+
+    ``input_name`` / ``reference_name`` (the file paths) are named in the errors.
+    """
     from diffdsp.io import resample
 
     notes: list[str] = []
+    for what, name, sig in (("input", input_name, x), ("reference", reference_name, ref)):
+        if sig.shape[-1] < MIN_SAMPLES:
+            raise InputError(
+                f"{name}: the {what} is too short to analyse: need at least {MIN_SAMPLES} "
+                f"samples, got {sig.shape[-1]}"
+            )
     if float(x.abs().max()) == 0.0:
-        raise InputError("the input is silent (all samples are 0): there is nothing to style")
+        raise InputError(f"{input_name}: the input is silent (all samples are 0): there is "
+                         "nothing to style")
     if float(ref.abs().max()) == 0.0:
-        raise InputError("the reference is silent (all samples are 0): it has no style to copy")
+        raise InputError(f"{reference_name}: the reference is silent (all samples are 0): it has "
+                         "no style to copy")
     if sr_ref != sr:
         ref = resample(ref, sr_ref, sr)
         notes.append(f"reference resampled from {sr_ref} Hz to {sr} Hz")
+        if ref.shape[-1] < MIN_SAMPLES:
+            raise InputError(
+                f"{reference_name}: the reference is too short to analyse: need at least "
+                f"{MIN_SAMPLES} samples at {sr} Hz after resampling, got {ref.shape[-1]}"
+            )
     if ref.shape[0] != x.shape[0]:
         notes.append(f"reference has {ref.shape[0]} channel(s), input {x.shape[0]}: the style "
                      "is measured on mono mixes and applied to every input channel")
     if ref.shape[-1] < int(0.4 * sr):
         notes.append(f"reference is short ({ref.shape[-1] / sr:.2f} s < 0.4 s): loudness is "
                      "measured on a single block")
-    if ref.shape[-1] < 256:
-        raise InputError(f"the reference must have at least 256 samples, got {ref.shape[-1]}")
     return x, ref, notes
 
 
@@ -788,7 +808,7 @@ def run(
     Args:
         input_path: the audio to process.
         reference_path: the audio whose style to copy (resampled to the input's rate if needed;
-            any channel count and length >= 256 samples).
+            any channel count and length >= :data:`MIN_SAMPLES` samples).
         out_dir: output folder.
         model: a checkpoint of ``diffdsp train style`` for one-pass inference (learned mode;
             refused with an :class:`InputError` while :mod:`diffdsp.train.style` is missing).
@@ -806,8 +826,8 @@ def run(
         A :class:`diffdsp.tasks._common.TaskResult`.
 
     Raises:
-        InputError: unreadable files, silent input or reference, a reference under 256 samples,
-            an output folder that is an input.
+        InputError: unreadable files, silent input or reference, an input or reference under
+            :data:`MIN_SAMPLES` samples (named with the file), an output folder that is an input.
     """
     from diffdsp.io import load_audio, save_audio
     from diffdsp.report import write_json
@@ -830,11 +850,13 @@ def run(
                 "(per-example mode)"
             ) from None
     dev = resolve_device(device)
-    out = prepare_out_dir(out_dir, [input_path, reference_path])
-    seed_all(seed)
+    # read and check both files before the output folder is created (a refused run touches nothing)
     x, sr = load_audio(input_path)
     ref, sr_ref = load_audio(reference_path)
-    x, ref, notes = _prepare(x, ref, sr, sr_ref)
+    x, ref, notes = _prepare(x, ref, sr, sr_ref, input_name=str(input_path),
+                             reference_name=str(reference_path))
+    out = prepare_out_dir(out_dir, [input_path, reference_path])
+    seed_all(seed)
     xb = x[None].to(dev)
     rb = ref[None].to(dev)
     if model is not None:
