@@ -33,6 +33,7 @@ from diffdsp._validation import InputError, check_choice, check_int, check_sampl
 from diffdsp.effects.base import Effect, EffectChain
 from diffdsp.effects.dynamics import Compressor
 from diffdsp.effects.gain import Gain
+from diffdsp.functional.analysis import k_weighting_sos, loudness_lufs
 from diffdsp.params import ParamRange
 
 __all__ = [
@@ -40,8 +41,7 @@ __all__ = [
     "StyleFit",
     "StyleLoss",
     "demo",
-    "k_weighting_sos",
-    "loudness_lufs",
+    "loudness_lufs",  # re-exported from diffdsp.functional.analysis (evals use it)
     "metrics",
     "run",
     "style_chain",
@@ -177,37 +177,6 @@ def style_chain(sample_rate: int, *, eq_mode: Literal["fsm", "exact"] = "fsm",
 # ----------------------------------------------------------------------------------------------
 
 
-def k_weighting_sos(sample_rate: int) -> Tensor:
-    """BS.1770 K-weighting (high shelf + high-pass) as ``(2, 6)`` float64 SOS at any rate.
-
-    pyloudnorm's design through the RBJ formulas: high shelf 1500 Hz, +4 dB, Q 1/sqrt(2);
-    high-pass 38 Hz, Q 0.5 (at 48 kHz within 1e-4 of the standard's coefficients).
-
-    Examples:
-        >>> k_weighting_sos(48000).shape
-        torch.Size([2, 6])
-
-    References:
-        ITU-R BS.1770-4, Annex 1; pyloudnorm ``Meter``.
-    """
-    sr = check_sample_rate(sample_rate)
-    # high shelf (RBJ with A = 10^(G/40)), exactly as pyloudnorm designs it
-    a_sh = 10 ** (4.0 / 40.0)
-    w0 = 2 * math.pi * 1500.0 / sr
-    alpha = math.sin(w0) / (2 * math.sqrt(0.5))
-    c = math.cos(w0)
-    sa = 2 * math.sqrt(a_sh) * alpha
-    shelf = [a_sh * ((a_sh + 1) + (a_sh - 1) * c + sa), -2 * a_sh * ((a_sh - 1) + (a_sh + 1) * c),
-             a_sh * ((a_sh + 1) + (a_sh - 1) * c - sa), (a_sh + 1) - (a_sh - 1) * c + sa,
-             2 * ((a_sh - 1) - (a_sh + 1) * c), (a_sh + 1) - (a_sh - 1) * c - sa]
-    w0 = 2 * math.pi * 38.0 / sr
-    alpha = math.sin(w0) / (2 * 0.5)
-    c = math.cos(w0)
-    hp = [(1 + c) / 2, -(1 + c), (1 + c) / 2, 1 + alpha, -2 * c, 1 - alpha]
-    sos = torch.tensor([shelf, hp], dtype=torch.float64)
-    return sos / sos[:, 3:4]
-
-
 _STATE_CACHE: dict[tuple[Any, ...], Tensor] = {}
 
 
@@ -244,7 +213,8 @@ def _frame_power(x: Tensor, sample_rate: int) -> tuple[Tensor, Tensor]:
 
     def make_k() -> Tensor:
         f = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, dtype=torch.float64)
-        _, h = sosfreqz(k_weighting_sos(sample_rate), f, sample_rate=sample_rate)
+        _, h = sosfreqz(k_weighting_sos(sample_rate=sample_rate, dtype=torch.float64), f,
+                        sample_rate=sample_rate)
         return h.abs().square().to(dtype=x.dtype, device=x.device)
 
     kw = _cached(kkey, make_k)
@@ -273,38 +243,6 @@ def _gated_loudness(kpow: Tensor, sample_rate: int) -> tuple[Tensor, Tensor]:
     loud = -0.691 + 10 * safe_log10(gated, 1e-20)
     frame_gate = (-0.691 + 10 * safe_log10(kpow, 1e-20)) > (rel_thr[..., None] - 20.0)
     return loud, frame_gate
-
-
-def loudness_lufs(x: Tensor, *, sample_rate: int) -> Tensor:
-    """Integrated loudness (BS.1770-4 gating) of ``(..., T)`` audio, mono per signal, in LUFS.
-
-    K-weighting is applied in the frequency domain to Hann-windowed frames (46 ms, 75 %
-    overlap) whose powers are pooled into 400 ms blocks; silence gives -70 LUFS or below, never
-    NaN. Differentiable with respect to ``x`` (the gates are constant masks). Agrees with
-    pyloudnorm to about 0.1 LU on speech and music (tested).
-
-    Args:
-        x: audio ``(..., T)``; channels are treated as separate signals.
-        sample_rate: sample rate in Hz.
-
-    Returns:
-        Loudness in LUFS, shape ``(...)``.
-
-    Shape:
-        ``(..., T) -> (...)``.
-
-    Examples:
-        >>> t = torch.arange(48000) / 48000
-        >>> x = 0.1 * torch.sin(2 * math.pi * 1000 * t)
-        >>> round(float(loudness_lufs(x, sample_rate=48000)), 1)
-        -23.0
-
-    References:
-        ITU-R BS.1770-4.
-    """
-    _, kpow = _frame_power(x, sample_rate)
-    loud, _ = _gated_loudness(kpow, sample_rate)
-    return loud
 
 
 def _mel_fb(sample_rate: int, n_fft: int, n_bands: int, dtype: torch.dtype,
@@ -475,7 +413,8 @@ def metrics(estimate: Tensor, target: Tensor, *, sample_rate: int) -> dict[str, 
 
     ``mrstft`` (auraloss-default multi-resolution STFT loss), ``centroid_error_hz`` (difference of
     the magnitude-weighted mean spectral centroids), ``rms_error_db`` (difference of the RMS
-    levels), ``loudness_error_lu`` (difference of the integrated loudness, :func:`loudness_lufs`).
+    levels), ``loudness_error_lu`` (difference of the integrated loudness,
+    :func:`diffdsp.functional.analysis.loudness_lufs`; one block if shorter than 400 ms).
 
     Args:
         estimate: audio ``(channels, time)`` or ``(time,)``.
@@ -499,6 +438,8 @@ def metrics(estimate: Tensor, target: Tensor, *, sample_rate: int) -> dict[str, 
     t = target.reshape(-1, target.shape[-1]).mean(0).to(torch.float64)
     n = min(e.shape[-1], t.shape[-1])
     e, t = e[:n], t[:n]
+    # BS.1770 400 ms blocks; a signal shorter than one block is measured as a single block
+    block_s = min(0.4, n / sample_rate)
     mr = MultiResolutionSTFTLoss.auraloss_default().to(torch.float64)
     with torch.no_grad():
         return {
@@ -506,8 +447,9 @@ def metrics(estimate: Tensor, target: Tensor, *, sample_rate: int) -> dict[str, 
             "centroid_error_hz": float((_centroid_hz(e, sample_rate)
                                         - _centroid_hz(t, sample_rate)).abs()),
             "rms_error_db": float((_rms_db(e, sample_rate) - _rms_db(t, sample_rate)).abs()),
-            "loudness_error_lu": float((loudness_lufs(e, sample_rate=sample_rate)
-                                        - loudness_lufs(t, sample_rate=sample_rate)).abs()),
+            "loudness_error_lu": float((loudness_lufs(e, sample_rate=sample_rate, block_s=block_s)
+                                        - loudness_lufs(t, sample_rate=sample_rate,
+                                                        block_s=block_s)).abs()),
         }
 
 
@@ -571,7 +513,8 @@ def _k_weights(sample_rate: int, like: Tensor) -> Tensor:
 
     def make() -> Tensor:
         f = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, dtype=torch.float64)
-        _, h = sosfreqz(k_weighting_sos(sample_rate), f, sample_rate=sample_rate)
+        _, h = sosfreqz(k_weighting_sos(sample_rate=sample_rate, dtype=torch.float64), f,
+                        sample_rate=sample_rate)
         return h.abs().square().to(dtype=like.dtype, device=like.device)
 
     return _cached(("k", sample_rate, n_fft, like.dtype, like.device), make)
