@@ -15,6 +15,7 @@ import soundfile as sf
 import torch
 
 from diffdsp._validation import InputError
+from diffdsp.effects.eq import ParametricEQ
 from diffdsp.functional.analysis import loudness_lufs
 from diffdsp.tasks import style as S
 from tests.cli_helpers import assert_usage_error, bad_audio_files, run_cli
@@ -82,9 +83,25 @@ def test_style_loss_zero_on_reference_and_gain_sensitive() -> None:
 def test_eq_effect_fsm_matches_exact() -> None:
     x = torch.from_numpy(speechy(0.5, 1))[None, None].double()
     p = torch.rand(1, 18, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    fsm = S.ParametricEQ6(SR, mode="fsm")(x, p)
-    exact = S.ParametricEQ6(SR, mode="exact")(x, p)
+    fsm = S.style_chain(SR, eq_mode="fsm").effects["eq"].double()(x, p)
+    exact = S.style_chain(SR, eq_mode="exact").effects["eq"].double()(x, p)
     assert float((fsm - exact).abs().max()) < 1e-5 * float(exact.abs().max())
+
+
+def test_eq_response_matches_filtering() -> None:
+    # the EQ stage of transfer() uses eq_response_db; it must be the response of the filter
+    eq = S.style_chain(SR, eq_mode="exact").effects["eq"].double()
+    assert isinstance(eq, ParametricEQ) and eq.n_bands == 6
+    assert eq.param_ranges["band1_gain_db"].max == S.EQ_MAX_GAIN_DB
+    p = torch.rand(2, 18, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    imp = torch.zeros(2, 1, SR, dtype=torch.float64)
+    imp[..., 0] = 1.0
+    h = torch.fft.rfft(eq(imp, p)[:, 0])
+    f = torch.fft.rfftfreq(SR, 1.0 / SR, dtype=torch.float64)[1:-1]
+    want = 20 * torch.log10(h.abs()[:, 1:-1])
+    got = S.eq_response_db(eq, f, p)
+    assert float((got - want).abs().max()) < 1e-3
+    assert float(got.abs().max()) > 1.0  # the random settings do shape the spectrum
 
 
 def test_transfer_recovers_loudness_and_reduces_loss() -> None:
@@ -126,7 +143,7 @@ def test_run_writes_artefacts_with_mismatched_reference(tmp_path: Path) -> None:
     assert sr == SR and y.shape == (int(0.8 * SR), 2)
     params = json.loads((out / "params.json").read_text())
     assert {"eq", "compressor", "gain"} <= set(params["settings"])
-    assert "band1.cutoff_hz" in params["settings"]["eq"]
+    assert "band1_cutoff_hz" in params["settings"]["eq"]
     result = json.loads((out / "result.json").read_text())
     assert result["task"] == "style" and "loudness_error_lu" in result["metrics"]["after"]
     assert any("resampled" in n for n in result["notes"])

@@ -30,17 +30,20 @@ from torch import Tensor, nn
 
 from diffdsp._numerics import power_to_db, safe_log10
 from diffdsp._validation import InputError, check_choice, check_int, check_sample_rate
-from diffdsp.effects.base import Effect, EffectChain
+from diffdsp.effects.base import EffectChain
 from diffdsp.effects.dynamics import Compressor
+from diffdsp.effects.eq import ParametricEQ
 from diffdsp.effects.gain import Gain
 from diffdsp.functional.analysis import k_weighting_sos, loudness_lufs
 from diffdsp.params import ParamRange
 
 __all__ = [
+    "EQ_MAX_GAIN_DB",
     "ParametricEQ6",
     "StyleFit",
     "StyleLoss",
     "demo",
+    "eq_response_db",
     "loudness_lufs",  # re-exported from diffdsp.functional.analysis (evals use it)
     "metrics",
     "run",
@@ -52,107 +55,65 @@ __all__ = [
 Strategy = Literal["autodiff", "spsa"]
 
 # ----------------------------------------------------------------------------------------------
-# the EQ as an Effect (design and filtering from diffdsp.functional.filters / freq / iir)
+# the chain
 # ----------------------------------------------------------------------------------------------
 
-#: DeepAFx-ST's 6-band EQ: (name, kind, cutoff range Hz, default cutoff Hz).
-_BANDS = (
-    ("low_shelf", 20.0, 200.0, 80.0),
-    ("band1", 60.0, 600.0, 250.0),
-    ("band2", 200.0, 2000.0, 700.0),
-    ("band3", 500.0, 5000.0, 1800.0),
-    ("band4", 1500.0, 12000.0, 4500.0),
-    ("high_shelf", 3000.0, 16000.0, 8000.0),
-)
+#: Kept importable for older code (tests/grad/test_spsa.py); use
+#: :class:`diffdsp.effects.eq.ParametricEQ`, which :func:`style_chain` uses.
+ParametricEQ6 = ParametricEQ
+
+#: Gain range (+-dB) of every EQ band in :func:`style_chain`.
+EQ_MAX_GAIN_DB = 20.0
 
 
-class ParametricEQ6(Effect):
-    """Low shelf, four peaking bands, high shelf (DeepAFx-ST's EQ) as an :class:`Effect`.
-
-    Coefficients come from :func:`diffdsp.functional.filters.parametric_eq_sos` (RBJ cookbook);
-    filtering is by frequency sampling (``"fsm"``, :func:`diffdsp.functional.freq.fft_filter`,
-    linear convolution to 1e-7) or by exact biquads (``"exact"``,
-    :func:`diffdsp.functional.iir.sosfilt`). Per band: ``<band>.gain_db`` [-20, 20],
-    ``<band>.cutoff_hz`` (log, band-specific, below 0.45 fs), ``<band>.q`` [0.3, 4] (log).
+def eq_response_db(eq: ParametricEQ, freqs_hz: Tensor, params: Tensor | None = None) -> Tensor:
+    """Magnitude response in dB ``(batch, n_freqs)`` of ``eq`` at ``freqs_hz``.
 
     Args:
-        sample_rate: sample rate in Hz.
-        mode: ``"fsm"`` or ``"exact"``.
-        max_gain_db: gain range +-.
+        eq: the EQ.
+        freqs_hz: frequencies in Hz ``(n_freqs,)``.
+        params: normalised EQ parameters ``(batch, eq.n_params)`` (default: the defaults).
 
-    Shape:
-        ``(batch, channels, time)`` -> same.
+    Returns:
+        ``(batch, n_freqs)`` gains in dB, in ``freqs_hz``'s dtype; differentiable w.r.t. ``params``.
 
     Examples:
-        >>> eq = ParametricEQ6(24000)
-        >>> x = torch.randn(1, 1, 2400)
-        >>> bool(torch.allclose(eq(x), x, atol=1e-5))  # all gains 0 dB by default
+        >>> eq = ParametricEQ(24000)
+        >>> f = torch.tensor([100.0, 1000.0], dtype=torch.float64)
+        >>> eq_response_db(eq, f).abs().max().item() < 1e-9  # all gains 0 dB
         True
 
     References:
-        Steinmetz et al., JAES 2022, Sec. 3.1; RBJ Audio EQ Cookbook.
+        RBJ Audio EQ Cookbook.
     """
+    from diffdsp.functional.filters import parametric_eq_sos
+    from diffdsp.functional.freq import sosfreqz
 
-    def __init__(self, sample_rate: int, *, mode: Literal["fsm", "exact"] = "fsm",
-                 max_gain_db: float = 20.0) -> None:
-        super().__init__(sample_rate)
-        self.mode = check_choice(mode, "mode", ("fsm", "exact"))
-        top = 0.45 * sample_rate
-        ranges: dict[str, ParamRange] = {}
-        for name, lo, hi, default in _BANDS:
-            hi_c = min(hi, top)
-            lo_c = min(lo, hi_c / 4)
-            ranges[f"{name}.gain_db"] = ParamRange(-max_gain_db, max_gain_db, unit="dB",
-                                                   default=0.0)
-            ranges[f"{name}.cutoff_hz"] = ParamRange(
-                lo_c, hi_c, "log", unit="Hz", default=min(max(default, lo_c), hi_c))
-            ranges[f"{name}.q"] = ParamRange(0.3, 4.0, "log", default=0.707)
-        self.param_ranges = ranges
+    dummy = torch.zeros(1 if params is None else params.shape[0], 1, 1, dtype=freqs_hz.dtype,
+                        device=freqs_hz.device)
+    ctrl = eq.controls(dummy, None if params is None else params.to(freqs_hz.dtype))
+    sos = parametric_eq_sos(ctrl, sample_rate=eq.sample_rate)
+    _, h = sosfreqz(sos, freqs_hz, sample_rate=eq.sample_rate)
+    return 20 * safe_log10(h.abs())
 
-    def controls(self, **values: Tensor) -> Tensor:
-        """``(batch, 6, 3)`` controls ``(cutoff_hz, q, gain_db)`` for ``parametric_eq_sos``."""
-        cols = []
-        for name, *_ in _BANDS:
-            cols.append(torch.cat([values[f"{name}.cutoff_hz"], values[f"{name}.q"],
-                                   values[f"{name}.gain_db"]], dim=-1))
-        return torch.stack(cols, dim=-2)
 
-    def sos(self, **values: Tensor) -> Tensor:
-        """Second-order sections ``(batch, 6, 6)``."""
-        from diffdsp.functional.filters import parametric_eq_sos
-
-        return parametric_eq_sos(self.controls(**values), sample_rate=self.sample_rate)
-
-    def process(self, x: Tensor, **values: Tensor) -> Tensor:
-        """Filter every channel with the batch item's EQ."""
-        sos = self.sos(**values)[:, None]  # (batch, 1, 6, 6)
-        if self.mode == "exact":
-            from diffdsp.functional.iir import sosfilt
-
-            return sosfilt(sos.expand(x.shape[0], x.shape[1], -1, -1), x)
-        from diffdsp.functional.freq import fft_filter
-
-        return fft_filter(x, sos)
-
-    def response_db(self, freqs_hz: Tensor, params: Tensor | None = None,
-                    **physical: Any) -> Tensor:
-        """Magnitude response in dB ``(batch, n_freqs)`` at ``freqs_hz``."""
-        from diffdsp.functional.freq import sosfreqz
-
-        dummy = torch.zeros(1 if params is None else params.shape[0], 1, 1,
-                            dtype=freqs_hz.dtype)
-        sos = self.sos(**self.resolve(dummy, params, physical))
-        _, h = sosfreqz(sos, freqs_hz, sample_rate=self.sample_rate)
-        return 20 * safe_log10(h.abs())
+def _chain_eq(chain: EffectChain) -> ParametricEQ:
+    eq = chain.effects["eq"]
+    if not isinstance(eq, ParametricEQ):
+        raise InputError(f"the chain's 'eq' must be a ParametricEQ, got {type(eq).__name__}")
+    return eq
 
 
 def style_chain(sample_rate: int, *, eq_mode: Literal["fsm", "exact"] = "fsm",
                 smoothing: Literal["exact", "fir"] = "exact") -> EffectChain:
     """DeepAFx-ST's chain: 6-band EQ -> compressor -> output gain.
 
+    The EQ is :class:`diffdsp.effects.eq.ParametricEQ` (6 bands, gains +-:data:`EQ_MAX_GAIN_DB`).
+
     Args:
-        sample_rate: sample rate in Hz.
-        eq_mode: EQ filtering, ``"fsm"`` (frequency sampling) or ``"exact"`` (biquads).
+        sample_rate: sample rate in Hz (>= 8000, the EQ's minimum).
+        eq_mode: EQ filtering, ``"fsm"`` (frequency sampling, the EQ's ``method="freq"``) or
+            ``"exact"`` (biquads).
         smoothing: compressor ballistics, ``"exact"`` (eq. 3) or ``"fir"`` (eq. 4 approximation).
 
     Returns:
@@ -166,7 +127,10 @@ def style_chain(sample_rate: int, *, eq_mode: Literal["fsm", "exact"] = "fsm",
         Steinmetz et al., JAES 2022, Fig. 3.
     """
     return EffectChain({
-        "eq": ParametricEQ6(sample_rate, mode=eq_mode),
+        "eq": ParametricEQ(sample_rate, n_bands=6,
+                           method="freq" if check_choice(eq_mode, "eq_mode",
+                                                         ("fsm", "exact")) == "fsm" else "exact",
+                           max_gain_db=EQ_MAX_GAIN_DB),
         "compressor": Compressor(sample_rate, smoothing=smoothing),
         "gain": Gain(sample_rate),
     })
@@ -626,7 +590,7 @@ def transfer(
         u = torch.sigmoid(raw).detach()
         n_steps, converged, final = res.steps, res.converged, res.final_loss
     else:
-        eq, gain = chain.effects["eq"], chain.effects["gain"]
+        eq, gain = _chain_eq(chain), chain.effects["gain"]
         # stage 1: EQ + gain on frame powers
         with torch.no_grad():
             power, _ = _frame_power(x.mean(1), sample_rate)
@@ -636,7 +600,7 @@ def transfer(
         raw_gain = torch.logit(u0[:, sl["gain"]]).clone().requires_grad_(True)
 
         def loss_eq() -> Tensor:
-            h_db = eq.response_db(freqs, torch.sigmoid(raw_eq).to(torch.float64))  # type: ignore[operator]
+            h_db = eq_response_db(eq, freqs, torch.sigmoid(raw_eq).to(torch.float64))
             g_db = gain.denormalise(torch.sigmoid(raw_gain))["gain_db"]  # type: ignore[operator]
             scale = 10 ** ((h_db.to(power.dtype) + g_db[:, None]) / 10)  # |H|^2 g^2 per bin
             p_y = power * scale[:, None, :]
@@ -859,9 +823,9 @@ def _plots(out: Path, x: Tensor, y: Tensor, ref: Tensor, chain: EffectChain, fit
 
     files: list[str] = []
     f = torch.logspace(math.log10(20.0), math.log10(0.45 * sr), 400, dtype=torch.float64)
-    eq = chain.effects["eq"]
+    eq = _chain_eq(chain)
     u = fit_res.params.to(torch.float64).cpu()
-    resp = eq.response_db(f, chain.split(u)["eq"])[0]  # type: ignore[operator]
+    resp = eq_response_db(eq, f, chain.split(u)["eq"])[0]
     line_plot(out / "eq_response.png", f, {"fitted EQ": resp}, xlabel="frequency (Hz)",
               ylabel="gain (dB)", title="EQ magnitude response", logx=True)
     files.append("eq_response.png")
