@@ -16,20 +16,32 @@ if "NUMBA_THREADING_LAYER" not in _os.environ:
     # workqueue layer does not. Users can still choose with NUMBA_THREADING_LAYER.
     import numba as _numba
 
-    _numba.config.THREADING_LAYER = "workqueue"
+    setattr(_numba.config, "THREADING_LAYER", "workqueue")  # noqa: B010 - untyped config
 
+from diffdsp import diagnostics, effects, functional, losses, lti, optim, params, synth
 from diffdsp._numerics import amp_to_db, db_to_amp, safe_divide, safe_log
 from diffdsp._validation import InputError
+from diffdsp.optim import FitResult, fit
 from diffdsp.params import ParamRange
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FitResult",
     "InputError",
     "ParamRange",
     "__version__",
     "amp_to_db",
     "db_to_amp",
+    "diagnostics",
+    "effects",
+    "fit",
+    "functional",
+    "losses",
+    "lti",
+    "optim",
+    "params",
     "safe_divide",
     "safe_log",
+    "synth",
 ]

@@ -8,8 +8,8 @@ import scipy.signal
 import torch
 
 from diffdsp._validation import InputError
+from diffdsp.effects.eq import ParametricEQ
 from diffdsp.grad.spsa import numpy_processor, spsa, spsa_gradient
-from diffdsp.tasks.style import ParametricEQ6
 from tests.helpers import noise
 
 SR = 16000
@@ -27,7 +27,7 @@ def test_linear_single_parameter_is_exact() -> None:
 
 def test_spsa_direction_agrees_with_autodiff_on_eq() -> None:
     """Quality bar: cosine(SPSA, autodiff) > 0.9 averaged over random EQ settings."""
-    eq = ParametricEQ6(SR)
+    eq = ParametricEQ(SR)
     x = noise((1, 1, 2048), seed=2, dtype=torch.float64) * 0.3
     gen = torch.Generator().manual_seed(3)
     target = eq(x, torch.rand(1, 18, generator=gen, dtype=torch.float64))

@@ -39,7 +39,6 @@ from diffdsp.params import ParamRange
 
 __all__ = [
     "EQ_MAX_GAIN_DB",
-    "ParametricEQ6",
     "StyleFit",
     "StyleLoss",
     "demo",
@@ -59,8 +58,6 @@ Strategy = Literal["autodiff", "spsa"]
 # ----------------------------------------------------------------------------------------------
 
 #: Kept importable for older code (tests/grad/test_spsa.py); use
-#: :class:`diffdsp.effects.eq.ParametricEQ`, which :func:`style_chain` uses.
-ParametricEQ6 = ParametricEQ
 
 #: Gain range (+-dB) of every EQ band in :func:`style_chain`.
 EQ_MAX_GAIN_DB = 20.0
