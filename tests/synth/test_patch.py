@@ -7,36 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.signal
 import torch
 
 from diffdsp._validation import InputError
 from diffdsp.synth import modules as M
-from diffdsp.synth._tvfilter import allpole2, rbj_coefficients, tv_biquad
 from diffdsp.synth.patch import Patch
 from diffdsp.synth.presets import PRESETS, get_preset
 from tests.helpers import REF_TOL, assert_close, assert_finite, gradcheck64
 
 SR = 8000
-
-
-def test_tv_biquad_matches_scipy_for_constant_coefficients() -> None:
-    x = torch.randn(2, 300, dtype=torch.float64)
-    for kind in ("lowpass", "highpass", "bandpass"):
-        fc = torch.tensor(700.0, dtype=torch.float64)
-        q = torch.tensor(3.0, dtype=torch.float64)
-        y = tv_biquad(x, kind=kind, cutoff_hz=fc.expand(2, 300), q=q.expand(2, 300),
-                      sample_rate=SR)
-        b, a = rbj_coefficients(kind, cutoff_hz=fc, q=q, sample_rate=SR)
-        ref = scipy.signal.lfilter(b.numpy(), a.numpy(), x.numpy())
-        assert_close(y, ref, REF_TOL[torch.float64])
-
-
-def test_allpole2_gradcheck() -> None:
-    e = torch.randn(2, 25, dtype=torch.float64, requires_grad=True)
-    a1 = (0.2 * torch.randn(2, 25, dtype=torch.float64) - 0.6).requires_grad_(True)
-    a2 = (0.1 + 0.1 * torch.rand(2, 25, dtype=torch.float64)).requires_grad_(True)
-    gradcheck64(allpole2, [e, a1, a2])
 
 
 def _ctx(batch: int = 2, n: int = 64) -> M.RenderContext:

@@ -30,9 +30,13 @@ from torch import Tensor, nn
 
 from diffdsp._validation import InputError, check_choice, check_int
 from diffdsp.functional import envelopes as E
+from diffdsp.functional import filters as _filters
+from diffdsp.functional import iir as _iir
 from diffdsp.functional import oscillators as O
 from diffdsp.params import ParamRange
-from diffdsp.synth._tvfilter import FILTER_KINDS, tv_biquad
+
+#: Filter responses the subtractive voice offers (RBJ cookbook).
+FILTER_KINDS = ("lowpass", "highpass", "bandpass")
 
 __all__ = [
     "ADSR",
@@ -365,7 +369,9 @@ class Filter(SynthModule):
         log_fc = mid + half * torch.tanh((log_fc - mid) / half)
         fc = torch.exp(log_fc).expand(ctx.batch, ctx.n_samples)
         q = _col(params["q"]).expand(ctx.batch, ctx.n_samples)
-        return tv_biquad(x, kind=self.kind, cutoff_hz=fc, q=q, sample_rate=ctx.sample_rate)
+        # Per-sample RBJ coefficients through the exact time-varying recursion (custom backward).
+        b, a = _filters.biquad(self.kind, cutoff_hz=fc, q=q, sample_rate=ctx.sample_rate)
+        return _iir.lfilter(b, a, x)
 
 
 class Noise(SynthModule):
