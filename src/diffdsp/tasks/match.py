@@ -608,3 +608,15 @@ def render(
         metrics_after={"peak": peak}, seed=seed, files=["render.wav"], extra={"params": params})
     return TaskResult(task="render", out_dir=out, result=result,
                       files=["render.wav", "result.json"])
+
+
+def demo(out_dir: Path, *, quick: bool, seed: int, progress: Progress | None) -> TaskResult:
+    """``diffdsp demo`` section: match the subtractive patch to a real violin note (pitch found)."""
+    from diffdsp import data
+
+    res = match(data.path("notes/fluidr3_violin_midi69.flac"), out_dir, patch="subtractive",
+                steps=8 if quick else 150, seed=seed, max_seconds=0.5 if quick else 2.0,
+                analysis_rate=16000, progress=progress)
+    for s in res.sections:
+        s.text = ("Target: a real violin note (FluidR3, A4 = 440 Hz). " + s.text).strip()
+    return res
