@@ -86,3 +86,11 @@ def test_demo_signals_section_twice(tmp_path: Path) -> None:
         assert (tmp_path / "d" / f).is_file(), f
     assert "<audio" in html and "signals/spectrograms.png" in html and "http" not in html
     assert not [p for p in os.listdir(tmp_path / "d") if p.startswith(".")]
+
+
+def test_cli_reference_is_current() -> None:
+    """docs/cli.md is generated from the typer app; regenerate with `diffdsp cli-reference`."""
+    from diffdsp.cli import cli_reference
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert doc.read_text() == cli_reference(), "run: diffdsp cli-reference > docs/cli.md"
