@@ -664,7 +664,7 @@ def demo(out_dir: Path, *, quick: bool, seed: int, progress: Progress | None) ->
     data_dir = out / "instrument"
     seconds = 4.0 if quick else 40.0
     save_audio(data_dir / "instrument.wav", synth_instrument(seconds, seed=seed)[None], 16_000)
-    res_train = train(data_dir, out / "model", steps=4 if quick else 600,
+    res_train = train(data_dir, out / "model", steps=4 if quick else 300,
                       time_budget_s=None if quick else 240.0, batch_size=2 if quick else 8,
                       chunk_s=0.25 if quick else 1.0,
                       config={"hidden_size": 16 if quick else 128,
