@@ -473,6 +473,25 @@ def resynth(
              input_path=input, out_dir=out, seed=seed)
 
 
+@app.command()
+def export(
+    artefact: Annotated[Path, typer.Argument(
+        metavar="ARTEFACT", help="fdn.json, allpass.json, params.json or patch.json, or the "
+        "output folder of the task that wrote it.")],
+    out: OutOpt = Path("diffdsp_export"),
+    formats: Annotated[str, typer.Option(
+        "--format", help="Comma-separated: json (always written), npz, c (C header).")] = "json",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export fitted parameters as plain data for a real-time engine; write DIR/export.json."""
+    from diffdsp import export as export_mod
+
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    run_task(export_mod.run, quiet=quiet, json_out=json_out, artefact=artefact, out_dir=out,
+             formats=fmts)
+
+
 def cli_reference() -> str:
     """The command reference in Markdown, generated from the typer app (``docs/cli.md``)."""
     import typer.main
