@@ -1,4 +1,10 @@
-"""Gradient strategies for non-differentiable processors: SPSA (:mod:`.spsa`) and neural proxies.
+"""Gradient strategies for non-differentiable processors: SPSA (:mod:`.spsa`) and neural proxies
+(:mod:`.proxy`).
 
-Import the submodules directly (``from diffdsp.grad.spsa import spsa``).
+:func:`make_strategy` selects any of DeepAFx-ST's five strategies (``"autodiff"``, ``"spsa"``,
+``"proxy"``, ``"half_hybrid"``, ``"full_hybrid"``) for a processor.
 """
+
+from diffdsp.grad.proxy import STRATEGIES, DiffProcessor, ProxyConfig, ProxyTCN, make_strategy
+
+__all__ = ["STRATEGIES", "DiffProcessor", "ProxyConfig", "ProxyTCN", "make_strategy"]
