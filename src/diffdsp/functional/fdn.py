@@ -11,7 +11,7 @@ Two pure primitives that the :mod:`diffdsp.lti` modules (and the reverb task) ar
 - :func:`fdn_time` runs the same network sample by sample (integer delays, per-line SOS attenuation
   filters): a numba kernel on CPU, and on other devices an exact block recursion (blocks no longer
   than the shortest delay, the loop filters in state-space form) so that no Python loop runs over
-  samples.
+  samples. Its backward pass is the transposed network run backwards in time (the adjoint).
 
 References:
     Jot & Chaigne, "Digital delay networks for designing artificial reverberators", AES 1991;
@@ -118,7 +118,7 @@ def _numba_kernels() -> dict[str, Any]:
                 u[bi, mi, perm[i]] = work[i]
 
     @numba.njit(cache=True, nogil=True)
-    def time_kernel(xin, delays, a, b, c, d, sos, y, start, stop):  # type: ignore[no-untyped-def]  # pragma: no cover
+    def time_kernel(xin, delays, a, b, c, d, sos, y, lines, store, start, stop):  # type: ignore[no-untyped-def]  # pragma: no cover
         _, t_len = xin.shape
         n = delays.shape[0]
         n_sec = sos.shape[2]
@@ -143,6 +143,8 @@ def _numba_kernels() -> dict[str, Any]:
                         z2[i, k] = sos[bi, i, k, 2] * v - sos[bi, i, k, 5] * w
                         v = w
                     out[i] = v
+                    if store:
+                        lines[bi, i, t] = v
                     acc_y += c[bi, i] * v
                 y[bi, t] = acc_y
                 wpos = t % buf_len
@@ -353,9 +355,12 @@ def _sos_state_space(sos: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
 
 def _fdn_time_torch(
-    x: Tensor, delays: list[int], a: Tensor, b: Tensor, c: Tensor, d: Tensor, sos: Tensor
-) -> Tensor:
-    """Exact block recursion: blocks of ``L = min(delays)`` samples, no per-sample loop."""
+    x: Tensor, delays: list[int], a: Tensor, b: Tensor, c: Tensor, d: Tensor, sos: Tensor,
+    store: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Exact block recursion: blocks of ``L = min(delays)`` samples, no per-sample loop.
+
+    Returns the output ``(B, T)`` and, with ``store``, the line outputs ``(B, N, T)``."""
     nb, t_len = x.shape
     n = len(delays)
     blk = min(delays)
@@ -393,6 +398,7 @@ def _fdn_time_torch(
     gather_base = (max_d - dl).unsqueeze(-1) + idx  # (N, blk): index of s[t0 + k - m_i]
     state = torch.zeros(nb, n, order, dtype=dt, device=dev)
     ys = []
+    lines = []
     for kb in range(n_blocks):
         t0 = kb * blk
         v = torch.gather(s_buf, 2, (gather_base + t0).expand(nb, n, blk))  # (B, N, blk)
@@ -404,9 +410,92 @@ def _fdn_time_torch(
         )
         xb = xp[:, t0 : t0 + blk]  # (B, blk)
         ys.append(torch.einsum("bn,bnk->bk", c, out) + d.unsqueeze(-1) * xb)
+        if store:
+            lines.append(out)
         s_new = b.unsqueeze(-1) * xb.unsqueeze(1) + torch.einsum("bij,bjk->bik", a, out)
         s_buf[:, :, max_d + t0 : max_d + t0 + blk] = s_new
-    return torch.cat(ys, dim=-1)[:, :t_len]
+    y = torch.cat(ys, dim=-1)[:, :t_len]
+    return y, (torch.cat(lines, dim=-1)[..., :t_len] if store else None)
+
+
+def _run_time(x: Tensor, delays: list[int], a: Tensor, b: Tensor, c: Tensor, d: Tensor,
+              sos: Tensor, use_numba: bool, store: bool) -> tuple[Tensor, Tensor | None]:
+    """One pass of the recursion on ``(B, T)`` with ``(B, ...)`` parameters (no autograd)."""
+    if not use_numba:
+        return _fdn_time_torch(x, delays, a, b, c, d, sos, store)
+    nb, t_len = x.shape
+    n = len(delays)
+    xn = _np(x)
+    y = np.empty((nb, t_len), dtype=xn.dtype)
+    lines = np.empty((nb, n, t_len) if store else (1, 1, 1), dtype=xn.dtype)
+    _run_split(_numba_kernels()["time"], nb, (
+        xn, np.asarray(delays, dtype=np.int64), _np(a), _np(b), _np(c), _np(d), _np(sos), y,
+        lines, store), 1)
+    return torch.from_numpy(y), (torch.from_numpy(lines) if store else None)
+
+
+class _FDNTime(torch.autograd.Function):
+    """Time-domain FDN with the adjoint backward: the transposed network (``A^T``, input and
+    output gains swapped, the same line filters and delays) run backwards in time on the output
+    gradient gives the input gradient and the delay-line input adjoints, from which the matrix,
+    gain and filter gradients are sums of products (no graph unrolled over samples)."""
+
+    @staticmethod
+    def forward(x: Tensor, a: Tensor, b: Tensor, c: Tensor, d: Tensor, sos: Tensor,
+                delays: list[int], use_numba: bool, store: bool) -> tuple[Tensor, Tensor]:
+        y, lines = _run_time(x.detach(), delays, a.detach(), b.detach(), c.detach(),
+                             d.detach(), sos.detach(), use_numba, store)
+        return y, (lines if lines is not None else y.new_zeros(0))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+        x, a, b, c, d, sos, delays, use_numba, _ = inputs
+        _, lines = output
+        ctx.save_for_backward(x, a, b, c, d, sos, lines)
+        ctx.delays = delays
+        ctx.use_numba = use_numba
+        ctx.mark_non_differentiable(lines)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_y: Tensor, *_: Any) -> tuple[Tensor | None, ...]:
+        x, a, b, c, d, sos, lines = ctx.saved_tensors
+        need_x, need_a, need_b, need_c, need_d, need_sos = ctx.needs_input_grad[:6]
+        delays: list[int] = ctx.delays
+        gy = grad_y.contiguous()
+        grad_x = grad_a = grad_b = grad_c = grad_d = grad_sos = None
+        if need_c:
+            grad_c = torch.einsum("bt,bnt->bn", gy, lines)
+        if need_d:
+            grad_d = (gy * x).sum(-1)
+        if not (need_x or need_a or need_b or need_sos):
+            return grad_x, grad_a, grad_b, grad_c, grad_d, grad_sos, None, None, None
+        # adjoint: the transposed network on the time-reversed output gradient
+        xr, sbar_r = _run_time(gy.flip(-1), delays, a.transpose(-1, -2).contiguous(), c, b, d,
+                               sos, ctx.use_numba, True)
+        assert sbar_r is not None
+        sbar = sbar_r.flip(-1)  # adjoint of the delay-line inputs s_i[t]
+        if need_x:
+            grad_x = xr.flip(-1)
+        if need_b:
+            grad_b = torch.einsum("bnt,bt->bn", sbar, x)
+        if need_a:
+            grad_a = torch.einsum("bit,bjt->bij", sbar, lines)
+        if need_sos:
+            # the filters see v_i[t] = s_i[t - m_i] and their outputs' total adjoint is
+            # abar = c gy + A^T sbar: dL/dsos = d<abar, sosfilt(sos, v)>/dsos with v held fixed
+            from diffdsp.functional.iir import sosfilt
+
+            abar = c.unsqueeze(-1) * gy.unsqueeze(-2) + torch.einsum("bij,bit->bjt", a, sbar)
+            s_in = b.unsqueeze(-1) * x.unsqueeze(-2) + torch.einsum("bij,bjt->bit", a, lines)
+            t_len = x.shape[-1]
+            v = torch.stack([torch.nn.functional.pad(s_in[:, i], (m, 0))[:, :t_len]
+                             for i, m in enumerate(delays)], 1)
+            with torch.enable_grad():
+                sos_v = sos.detach().requires_grad_(True)
+                out = sosfilt(sos_v, v)
+                (grad_sos,) = torch.autograd.grad(out, sos_v, abar)
+        return grad_x, grad_a, grad_b, grad_c, grad_d, grad_sos, None, None, None
 
 
 def fdn_time(
@@ -423,9 +512,14 @@ def fdn_time(
     """Run a feedback delay network in the time domain (exact recursion, integer delays).
 
     ``s[t] = b x[t] + A a[t]``, ``a_i = Gamma_i * s_i[t - m_i]``, ``y[t] = c^T a[t] + d x[t]``: the
-    same system as :func:`fdn_transfer` with ``g_i(z) = Gamma_i(z) z^{-m_i}``. Not differentiable
-    (use the frequency-sampled path for gradients); it renders long tails and verifies the
-    frequency-sampled impulse response.
+    same system as :func:`fdn_transfer` with ``g_i(z) = Gamma_i(z) z^{-m_i}``. It renders long
+    tails exactly and verifies the frequency-sampled impulse response. Differentiable w.r.t.
+    ``x``, the matrix, the gains and the SOS coefficients by a custom backward: the transposed
+    network (``A^T``, input and output gains swapped) run backwards in time on the output
+    gradient (the same compiled kernel or block recursion), then sums of products; the filter
+    coefficient gradients go through :func:`diffdsp.functional.iir.sosfilt`'s adjoint. No
+    autograd graph is built over samples; the line outputs ``(..., N, time)`` are kept for the
+    backward pass when the matrix, output gains or filters need a gradient.
 
     Args:
         x: input ``(..., time)``.
@@ -495,17 +589,14 @@ def fdn_time(
     db = d.expand(batch).reshape(nb)
     sb = sos.expand(*batch, *sos.shape[-3:]).reshape(nb, *sos.shape[-3:])
     use_numba = method == "numba" or (method == "auto" and dev.type == "cpu")
-    with torch.no_grad():
-        if use_numba:
-            if dev.type != "cpu":
-                raise InputError(f"method='numba' needs CPU tensors, got {dev}")
-            y = np.empty((nb, t_len), dtype=_np(xb).dtype)
-            _run_split(_numba_kernels()["time"], nb, (
-                _np(xb), np.asarray(delays, dtype=np.int64), _np(ab), _np(bb), _np(cb), _np(db),
-                _np(sb), y), 1)
-            out = torch.from_numpy(y)
-        else:
-            out = _fdn_time_torch(xb, delays, ab, bb, cb, db, sb)
+    if use_numba and dev.type != "cpu":
+        raise InputError(f"method='numba' needs CPU tensors, got {dev}")
+    if torch.is_grad_enabled() and any(
+            t.requires_grad for t in (xb, ab, bb, cb, db, sb)):
+        store = any(t.requires_grad for t in (ab, cb, sb))
+        out = _FDNTime.apply(xb, ab, bb, cb, db, sb, delays, use_numba, store)[0]
+    else:
+        out = _run_time(xb, delays, ab, bb, cb, db, sb, use_numba, False)[0]
     return out.reshape(*batch, t_len)
 
 
