@@ -44,6 +44,7 @@ from typing import Any
 import torch
 
 from diffdsp._validation import InputError
+from diffdsp.params import ParamRange
 
 __all__ = [
     "FORMAT",
@@ -449,9 +450,10 @@ def export_patch(data: Mapping[str, Any]) -> dict[str, Any]:
     modules: dict[str, Any] = {}
     connections = [list(c) for c in patch.connections]
     for name, spec in data["modules"].items():
-        module = patch.synth_modules[name]
+        ranges: dict[str, ParamRange] = getattr(  # noqa: B009 (ModuleDict items are Modules)
+            patch.synth_modules[name], "param_ranges")
         params: dict[str, Any] = {}
-        for pname, rng in module.param_ranges.items():
+        for pname, rng in ranges.items():
             key = f"{name}.{pname}"
             if key in fitted:
                 value, source = fitted[key], "fitted"
@@ -620,7 +622,7 @@ def write_export(doc: Mapping[str, Any], out_dir: _PathLike, *,
     atomic_write_text(out / "export.json", json.dumps(doc, indent=2) + "\n", protect=protect)
     if "npz" in fmts:
         buf = _io.BytesIO()
-        np.savez(buf, **_flatten_numeric(doc))  # type: ignore[arg-type]
+        np.savez(buf, **_flatten_numeric(doc))
         atomic_write_bytes(out / "export.npz", buf.getvalue(), protect=protect)
         files.append("export.npz")
     if "c" in fmts:
