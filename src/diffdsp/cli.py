@@ -273,13 +273,14 @@ def match(
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = 0,
+    resume: ResumeOpt = False,
 ) -> None:
     """Fit a synth patch to TARGET; write DIR/match.wav, patch.json, plots, result.json."""
     from diffdsp.tasks import match as match_task
 
     run_task(match_task.match, quiet=quiet, json_out=json_out, threads=threads,
              target_path=target, out_dir=out, patch=patch, steps=steps, seed=seed,
-             device=device, model=model, analysis_rate=analysis_rate)
+             device=device, model=model, analysis_rate=analysis_rate, resume=resume)
 
 
 @app.command()
@@ -324,13 +325,14 @@ def reverb_fit(
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = 0,
+    resume: ResumeOpt = False,
 ) -> None:
     """Fit an FDN to RIR; write DIR/impulse_response.wav, fdn.json, plots, result.json."""
     from diffdsp.tasks import reverb as reverb_task
 
     run_task(reverb_task.fit, quiet=quiet, json_out=json_out, threads=threads, rir_path=rir,
              out_dir=out, n_lines=delays, steps=steps, time_budget_s=time_budget or None,
-             channel=None if channel < 0 else channel, seed=seed, device=device)
+             channel=None if channel < 0 else channel, seed=seed, device=device, resume=resume)
 
 
 @reverb_app.command("render")
@@ -426,6 +428,58 @@ def train_match(
              out_dir=out, patch=patch, steps=steps, time_budget_s=time_budget or None,
              batch_size=batch_size, devices=devices, strategy=strategy, seed=seed,
              device=device)
+
+
+@train_app.command("style")
+def train_style(
+    out: OutOpt = Path("diffdsp_style_model"),
+    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps.")] = 2000,
+    grad: Annotated[str, typer.Option(
+        "--grad", help="Gradient strategy of the EQ + compressor: autodiff, spsa, proxy, "
+        "half_hybrid or full_hybrid.")] = "autodiff",
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Folder of source audio (default: the built-in speech and music), "
+        "mixed with generated speech- and music-like signals.")] = None,
+    proxy: Annotated[Path | None, typer.Option(
+        "--proxy", help="model.pt of an earlier proxy-strategy run whose neural proxy to reuse "
+        "(else the proxy strategies pre-train one).")] = None,
+    proxy_steps: Annotated[int, typer.Option(
+        "--proxy-steps", help="Proxy pre-training steps (proxy strategies).")] = 300,
+    sample_rate: Annotated[int, typer.Option(
+        "--sample-rate", help="Training sample rate in Hz (>= 8000).")] = 24000,
+    segment: Annotated[float, typer.Option(
+        "--segment", help="Seconds of input, reference and target per example.")] = 1.5,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    eval_pairs: Annotated[int, typer.Option(
+        "--eval-pairs", help="Held-out pairs measured after training (0: none).")] = 4,
+    time_budget: Annotated[float, typer.Option(
+        "--time-budget", help="Stop training after this many seconds (0: no limit).")] = 0.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per step.")] = 4,
+    devices: Annotated[int, typer.Option("--devices", help="Processes/devices.")] = 1,
+    strategy: Annotated[str, typer.Option("--strategy", help="auto or ddp.")] = "auto",
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Train a learned style-transfer model (DeepAFx-ST); write DIR/model.pt for 'style --model'."""
+    from diffdsp._validation import check_choice
+    from diffdsp.grad import STRATEGIES
+    from diffdsp.train import style as train_style_mod
+
+    if strategy not in ("auto", "ddp"):
+        raise InputError(f"--strategy must be 'auto' or 'ddp' (the Lightning strategy; the "
+                         f"gradient strategy is --grad), got {strategy!r}")
+    check_choice(grad, "--grad", STRATEGIES)
+    if not lr > 0:
+        raise InputError(f"--lr must be > 0, got {lr}")
+    cfg = train_style_mod.StyleConfig(sample_rate=sample_rate, segment_s=segment, lr=lr,
+                                      strategy=grad, proxy_steps=proxy_steps)
+    run_task(train_style_mod.train, quiet=quiet, json_out=json_out, threads=threads,
+             out_dir=out, steps=steps, batch_size=batch_size, grad=grad, devices=devices,
+             strategy=strategy, seed=seed, config=cfg, data_dir=data, proxy_path=proxy,
+             eval_pairs=eval_pairs, time_budget_s=time_budget or None, device=device)
 
 
 @app.command()
