@@ -32,7 +32,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from diffdsp._numerics import midi_to_hz
+from diffdsp.diagnostics import GradientDirectionResult, gradient_direction
 from diffdsp.functional import oscillators as O
+from diffdsp.params import ParamRange
 
 SR = 16000
 N = 16000
@@ -57,9 +60,8 @@ def _losses() -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
         return out
 
     return {
-        # matching_loss evaluated pitch-gated as in fit_patch: see gated() below
-        "match": lambda a, b: matching_loss(a, b, sample_rate=SR, pitch_weight=s.pitch_weight,
-                                            spec_weight=s.spec_weight),
+        # matching_loss evaluated pitch-gated as in fit_patch
+        "match": _gated_match(),
         "match_ungated": lambda a, b: matching_loss(a, b, sample_rate=SR,
                                                     pitch_weight=s.pitch_weight,
                                                     spec_weight=s.spec_weight),
@@ -74,48 +76,44 @@ def _losses() -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
     }
 
 
-def _gated_match() -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+def _gated_match() -> Callable[[Tensor, Tensor], Tensor]:
+    """``matching_loss`` as :func:`~diffdsp.tasks.match.fit_patch` evaluates it (pitch-gated):
+    the MR-STFT term sees the prediction with its frequency detached, so the frequency's
+    gradient comes from the pitch term alone (the values are those of ``matching_loss``)."""
     from diffdsp.tasks.match import MatchSettings, matching_loss
 
     s = MatchSettings()
 
-    def fn(pred: Tensor, pred_detached: Tensor, tgt: Tensor) -> Tensor:
+    def fn(pred: Tensor, tgt: Tensor) -> Tensor:
         return (matching_loss(pred, tgt, sample_rate=SR, pitch_weight=s.pitch_weight,
                               spec_weight=0.0)
-                + matching_loss(pred_detached, tgt, sample_rate=SR, pitch_weight=0.0,
+                + matching_loss(pred.detach(), tgt, sample_rate=SR, pitch_weight=0.0,
                                 spec_weight=s.spec_weight))
 
     return fn
 
 
+#: frequency range of the renders (the detuned predictions may leave MIDI 36-84) and the phase
+RANGES = {"freq_hz": ParamRange(20.0, 4000.0, "log", unit="Hz", default=440.0),
+          "phase": ParamRange(0.0, 2.0 * math.pi, unit="rad", default=0.0)}
+#: targets are drawn uniformly in MIDI 36-84
+TARGET_HZ = (float(midi_to_hz(36.0)), float(midi_to_hz(84.0)))
+
+
 def accuracy(loss: Callable[[Tensor, Tensor], Tensor], waveform: str, cents: float,
-             trials: int, seed: int, chunk: int = 100,
-             gated: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None) -> float:
-    """Fraction of trials whose gradient w.r.t. the predicted frequency points to the target."""
-    g = torch.Generator().manual_seed(seed)
-    midi = 36.0 + 48.0 * torch.rand(trials, generator=g, dtype=torch.float64)
-    f_t = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
-    sign = torch.where(torch.rand(trials, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
-    ph_t = 2 * math.pi * torch.rand(trials, generator=g, dtype=torch.float64)
-    ph_p = 2 * math.pi * torch.rand(trials, generator=g, dtype=torch.float64)
-    ok = 0
-    for i in range(0, trials, chunk):
-        sl = slice(i, i + chunk)
-        f_p = (f_t[sl] * 2.0 ** (sign[sl] * cents / 1200.0)).float().requires_grad_(True)
-        tgt = O.oscillator(f_t[sl].float(), waveform=waveform, sample_rate=SR, n_samples=N,
-                           initial_phase=ph_t[sl].float())
-        pred = O.oscillator(f_p, waveform=waveform, sample_rate=SR, n_samples=N,
-                            initial_phase=ph_p[sl].float())
-        if gated:
-            # fit_patch's pitch gating: the spectral term sees a render with a detached frequency
-            pred_d = O.oscillator(f_p.detach(), waveform=waveform, sample_rate=SR, n_samples=N,
-                                  initial_phase=ph_p[sl].float())
-            total = gated(pred, pred_d, tgt)
-        else:
-            total = loss(pred, tgt)
-        (grad,) = torch.autograd.grad(total.sum(), f_p)
-        ok += int(((grad * (f_p.detach() - f_t[sl].float())) > 0).sum())
-    return ok / trials
+             trials: int, seed: int, chunk: int = 100) -> GradientDirectionResult:
+    """The protocol through :func:`diffdsp.diagnostics.gradient_direction`: prediction detuned
+    by exactly +-``cents`` (random sign), independent random phases for target and prediction,
+    success when the frequency gradient points towards the target (distance 0)."""
+
+    def render(p: dict[str, Tensor]) -> Tensor:
+        return O.oscillator(p["freq_hz"], waveform=waveform, sample_rate=SR, n_samples=N,
+                            initial_phase=p["phase"])
+
+    return gradient_direction(render, loss, "freq_hz", [0.0], trials, ranges=RANGES,
+                              independent=("phase",), target_range=TARGET_HZ,
+                              distance_unit="cents", prediction_offset=(cents, cents),
+                              batch_size=chunk, seed=seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,22 +134,28 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown losses {unknown}; expected some of {sorted(all_losses)}")
     trials = 100 if args.quick else args.trials
     table: dict[str, dict[str, dict[str, float]]] = {}
+    ci: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     for name in names:
         table[name] = {}
         for wave in ("square", "saw"):
             table[name][wave] = {}
             for cents in (10.0, 300.0, 600.0):
-                acc = accuracy(all_losses[name], wave, cents, trials, args.seed,
-                               gated=_gated_match() if name == "match" else None)
+                cell = accuracy(all_losses[name], wave, cents, trials, args.seed)
+                acc = cell.accuracy[0]
                 table[name][wave][f"{int(cents)}_cents"] = acc
+                ci[f"{name}/{wave}/{int(cents)}_cents"] = list(cell.ci95[0])
                 print(f"{name:26s} {wave:6s} +-{int(cents):3d} cents: {acc:.3f} "
-                      f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+                      f"(95% CI {cell.ci95[0][0]:.3f}-{cell.ci95[0][1]:.3f}, ties "
+                      f"{cell.ties[0]}; {time.perf_counter() - t0:.0f} s)", file=sys.stderr,
+                      flush=True)
     m = table.get("match", {})
     bar = all(m[w][f"{c}_cents"] >= 0.95 for w in ("square", "saw") for c in (300, 600)) if m \
         else None
     res = {"trials": trials, "seed": args.seed, "sample_rate": SR, "seconds": N / SR,
-           "table": table, "bar_match_ge_0.95": bar,
+           "table": table, "ci95": ci, "bar_match_ge_0.95": bar,
+           "implementation": "diffdsp.diagnostics.gradient_direction (distance 0, "
+                             "prediction_offset=(D, D) cents, independent phases)",
            "diffmoog_best": {"square": {"300_cents": 0.733, "600_cents": 0.748},
                              "saw": {"300_cents": 0.712, "600_cents": 0.715}},
            "wall_s": round(time.perf_counter() - t0, 1)}

@@ -13,9 +13,12 @@ import torch
 from diffdsp._validation import InputError
 from diffdsp.diagnostics import (
     count_local_minima,
+    count_significant_minima,
     gradient_direction,
     grid_values,
     landscape,
+    landscapes,
+    minima_depths,
     roughness,
     sensitivity,
 )
@@ -96,6 +99,48 @@ def test_count_local_minima_tolerance_merges_noise() -> None:
     assert count_local_minima(flat, tol=0.0) > 1
 
 
+def test_minima_depths_is_persistence_relative_to_the_range() -> None:
+    # 1-D: minima 1 (depth: climb to 2, then down to 0) and 0 (global); range 4
+    assert minima_depths(torch.tensor([3.0, 1.0, 2.0, 0.0, 4.0])) == [1.0, 0.25]
+    # two wells of (x^2 - 1)^2 + y^2 on [-2, 2]^2: saddle 1 at the origin, range 9 + 4
+    yy, xx = torch.meshgrid(torch.linspace(-2, 2, 41, dtype=torch.float64),
+                            torch.linspace(-2, 2, 41, dtype=torch.float64), indexing="ij")
+    d = minima_depths((xx ** 2 - 1) ** 2 + yy ** 2)
+    assert d[0] == 1.0 and len(d) == 2 and d[1] == pytest.approx(1.0 / 13.0, rel=1e-9)
+    # scale- and offset-free
+    v = torch.tensor([5.0, 2.0, 3.0, 1.0, 2.5, 0.0, 6.0], dtype=torch.float64)
+    assert minima_depths(v) == pytest.approx(minima_depths(7.0 * v - 3.0))
+    # plateaus are one basin; non-finite points are walls; all non-finite: none; flat: one
+    assert minima_depths(torch.tensor([2.0, 1.0, 1.0, 1.0, 2.0])) == [1.0]
+    assert len(minima_depths(torch.tensor([1.0, 0.0, float("inf"), 0.5, 1.0]))) == 2
+    assert minima_depths(torch.full((4,), float("nan"))) == []
+    assert minima_depths(torch.ones(3, 3)) == [1.0]
+    with pytest.raises(InputError, match="1-D or 2-D"):
+        minima_depths(torch.ones(2, 2, 2))
+
+
+def test_minima_depths_counts_every_strict_minimum_of_generic_data() -> None:
+    rng = np.random.default_rng(1)
+    for shape in ((40,), (7, 9), (12, 5)):
+        for _ in range(10):
+            v = rng.standard_normal(shape)
+            assert len(minima_depths(v, tol=0.0)) == count_local_minima(v, tol=0.0)
+
+
+def test_count_significant_minima_ignores_shallow_ripples_only() -> None:
+    x = torch.linspace(-1, 1, 201, dtype=torch.float64)
+    bowl = x ** 2
+    ripple = bowl + 0.004 * torch.sin(200 * x)  # ripples < 0.8 % of the range deep
+    assert count_local_minima(ripple) > 5
+    assert count_significant_minima(ripple, min_depth=0.01) == 1
+    assert count_significant_minima(ripple, min_depth=0.0) == count_local_minima(ripple)
+    two = (x ** 2 - 0.25) ** 2  # two wells, each 0.0625 / 0.5625 = 11 % deep
+    assert count_significant_minima(two, min_depth=0.05) == 2
+    assert count_significant_minima(two, min_depth=0.2) == 1
+    with pytest.raises(InputError, match="min_depth"):
+        count_significant_minima(two, min_depth=1.0)
+
+
 def test_roughness() -> None:
     assert roughness(torch.tensor([4.0, 1.0, 0.0, 1.0, 4.0])) == 0.0
     assert roughness(torch.tensor([0.0, 1.0, 0.0, 1.0])) == pytest.approx(2.0)
@@ -120,6 +165,23 @@ def test_landscape_convex_gain_l2_has_one_minimum_at_truth() -> None:
     gains = torch.tensor(res.axes[0], dtype=torch.float64)
     expected = (gains - 0.7) ** 2 * float((x.double() ** 2).mean())
     torch.testing.assert_close(res.loss, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_landscape_reports_significant_minima_with_one_definition_for_every_loss() -> None:
+    r = {"x": ParamRange(-1.0, 1.0)}
+    render = lambda p: p["x"][:, None].double()  # noqa: E731
+    losses = {"bowl": lambda a, b: ((a - b) ** 2).mean(-1),
+              "rippled": lambda a, b: ((a - b) ** 2 + 0.02 * torch.sin(60 * a)).mean(-1)}
+    res = landscapes(render, losses, torch.zeros(1), {"x": 101}, ranges=r, min_depth=0.02)
+    assert res["bowl"].local_minima == 1 and res["bowl"].significant_minima == 1
+    rip = res["rippled"]
+    assert rip.local_minima > 3 and rip.min_depth == 0.02
+    assert rip.significant_minima == sum(d > 0.02 for d in rip.minima_depths)
+    assert rip.minima_depths[0] == 1.0 and len(rip.minima_depths) == rip.local_minima
+    assert rip.significant_minima_runs == [rip.significant_minima]
+    assert json.loads(json.dumps(rip.to_dict()))["significant_minima"] == rip.significant_minima
+    with pytest.raises(InputError, match="min_depth"):
+        landscape(render, losses["bowl"], torch.zeros(1), {"x": 5}, ranges=r, min_depth=-0.1)
 
 
 def test_landscape_2d_argmin_steps_and_log_axis() -> None:
@@ -333,6 +395,35 @@ def test_gradient_direction_prediction_offset_and_randomise() -> None:
     assert res.accuracy == [1.0]
 
 
+def test_gradient_direction_independent_draws_and_target_range() -> None:
+    r = {"f": ParamRange(50.0, 2000.0, "log"), "phase": ParamRange(0.0, 6.0)}
+    calls: list[dict] = []
+
+    def render(p: dict) -> torch.Tensor:
+        calls.append({k: v.detach().clone() for k, v in p.items()})
+        return torch.log2(p["f"])[:, None] + 0.0 * p["phase"][:, None]
+
+    res = gradient_direction(render, _mse, "f", [0.0, 100.0], 200, ranges=r,
+                             independent=["phase"], target_range=(100.0, 1000.0),
+                             prediction_offset=(300.0, 300.0), batch_size=200)
+    tgt, pred, moved = calls
+    # targets inside target_range, predictions exactly 300 cents away (either side)
+    assert float(tgt["f"].min()) >= 100.0 - 1e-3 and float(tgt["f"].max()) <= 1000.0 + 1e-2
+    cents = 1200.0 * torch.log2(pred["f"].double() / tgt["f"].double()).abs()
+    torch.testing.assert_close(cents, torch.full_like(cents, 300.0), rtol=0, atol=1e-2)
+    # the phase is drawn separately for target and prediction; a perturbed prediction keeps it
+    assert not torch.equal(tgt["phase"], pred["phase"])
+    assert torch.equal(pred["phase"], moved["phase"])
+    assert res.accuracy == [1.0, 1.0] and res.settings["independent"] == ["phase"]
+    with pytest.raises(InputError, match="both"):
+        gradient_direction(render, _mse, "f", [0.0], 5, ranges=r, independent=["phase"],
+                           randomise=["phase"])
+    with pytest.raises(InputError, match="range"):
+        gradient_direction(render, _mse, "f", [0.0], 5, ranges=r, target_range=(10.0, 100.0))
+    with pytest.raises(InputError, match="low < high"):
+        gradient_direction(render, _mse, "f", [0.0], 5, ranges=r, target_range=(500.0, 100.0))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"param": "nope"}, "unknown parameter 'nope'"),
     ({"distances": []}, "non-empty"),
@@ -340,6 +431,7 @@ def test_gradient_direction_prediction_offset_and_randomise() -> None:
     ({"trials": 0}, "trials"),
     ({"distance_unit": "octaves"}, "distance_unit"),
     ({"randomise": ["gain"]}, "randomise"),
+    ({"independent": ["zz"]}, "independent"),
     ({"reference": {"zz": 1.0}}, "unknown parameter 'zz'"),
     ({"distances": [5000.0], "distance_unit": "linear"}, "cannot draw"),
 ])

@@ -53,10 +53,12 @@ __all__ = [
     "Render",
     "SensitivityResult",
     "count_local_minima",
+    "count_significant_minima",
     "gradient_direction",
     "grid_values",
     "landscape",
     "landscapes",
+    "minima_depths",
     "roughness",
     "sensitivity",
 ]
@@ -263,6 +265,118 @@ def count_local_minima(values: Tensor | np.ndarray, *, tol: float | None = None)
     return count
 
 
+def minima_depths(values: Tensor | np.ndarray, *, tol: float | None = None) -> list[float]:
+    """Basin depth (persistence) of every local minimum, relative to the landscape's range.
+
+    Sublevel-set persistence (0-dimensional, 8-neighbour connectivity in 2-D): sweep the points
+    from the lowest value up, growing basins; when two basins meet at a saddle of value ``s``,
+    the one with the higher bottom ``b`` ends, and ``s - b`` is its depth: how far one must
+    climb out of it before reaching a lower minimum. The lowest basin's depth is the whole
+    range (``max - min``), so it scores 1. Depths are divided by the range of the finite values,
+    so the figure does not depend on the loss's scale and the *same* threshold can be applied
+    to every loss. Depths at or below ``tol`` (float rounding on flat regions) are dropped.
+
+    Args:
+        values: ``(n,)`` or ``(n1, n2)`` loss values (non-finite values are walls: ``+inf``).
+        tol: absolute tolerance; default ``1e-6 * (max - min)`` as in
+            :func:`count_local_minima`.
+
+    Returns:
+        Relative depths in (0, 1], largest first (one entry per basin; the first is 1).
+
+    Examples:
+        >>> minima_depths(torch.tensor([3.0, 1.0, 2.0, 0.0, 4.0]))   # bump of 1 over a min of 1
+        [1.0, 0.25]
+        >>> minima_depths(torch.tensor([2.0, 1.0, 1.0, 1.0, 2.0]))   # a plateau is one basin
+        [1.0]
+
+    References:
+        Edelsbrunner, Letscher & Zomorodian, "Topological persistence and simplification",
+        Discrete Comput. Geom. 28, 2002 (0-dimensional persistence of sublevel sets).
+    """
+    v = values.detach().cpu().double().numpy() if isinstance(values, Tensor) else np.asarray(
+        values, dtype=np.float64)
+    if v.ndim not in (1, 2) or v.size == 0:
+        raise InputError(f"values must be a non-empty 1-D or 2-D array, got shape {v.shape}")
+    shape = v.shape
+    flat = np.where(np.isfinite(v), v, np.inf).ravel()
+    finite_idx = np.flatnonzero(np.isfinite(flat))
+    if finite_idx.size == 0:
+        return []
+    lo, hi = float(flat[finite_idx].min()), float(flat[finite_idx].max())
+    span = hi - lo
+    if tol is None:
+        tol = 1e-6 * span
+    offsets = _neighbour_offsets(len(shape))
+    parent = np.full(flat.size, -1, dtype=np.int64)  # -1: not yet swept
+    birth: dict[int, float] = {}
+    depths: list[float] = []
+
+    def find(i: int) -> int:
+        root = i
+        while parent[root] != root:
+            root = int(parent[root])
+        while parent[i] != root:  # path compression
+            parent[i], i = root, int(parent[i])
+        return root
+
+    for i in finite_idx[np.argsort(flat[finite_idx], kind="stable")]:
+        i = int(i)
+        pos = np.unravel_index(i, shape)
+        roots = set()
+        for off in offsets:
+            q = tuple(int(a) + b for a, b in zip(pos, off, strict=True))
+            if all(0 <= c < s for c, s in zip(q, shape, strict=True)):
+                j = int(np.ravel_multi_index(q, shape))
+                if parent[j] >= 0:
+                    roots.add(find(j))
+        if not roots:
+            parent[i] = i
+            birth[i] = float(flat[i])
+            continue
+        keep = min(roots, key=lambda r: (birth[r], r))
+        parent[i] = keep
+        for r in roots - {keep}:
+            depths.append(float(flat[i]) - birth.pop(r))
+            parent[r] = keep
+    # basins never merged (the global one, and any walled off by non-finite values)
+    depths.extend(hi - b for b in birth.values())
+    if span <= 0:  # flat: each region walled off by non-finite values is one basin
+        return [1.0] * len(birth)
+    return sorted((d / span for d in depths if d > tol), reverse=True)
+
+
+def count_significant_minima(
+    values: Tensor | np.ndarray, *, min_depth: float = 0.01, tol: float | None = None
+) -> int:
+    """Number of local minima whose basin depth exceeds ``min_depth`` of the landscape's range.
+
+    The robust count used to compare losses: a strict neighbourhood count
+    (:func:`count_local_minima`) counts every ripple of a plateau as a minimum, however shallow;
+    this one counts only basins one must climb out of by more than ``min_depth * (max - min)``
+    (:func:`minima_depths`). The global minimum always counts.
+
+    Args:
+        values: ``(n,)`` or ``(n1, n2)`` loss values.
+        min_depth: threshold as a fraction of the range of the finite values, in [0, 1).
+        tol: see :func:`minima_depths`.
+
+    Returns:
+        The number of minima deeper than the threshold (0 only if no value is finite).
+
+    Examples:
+        >>> v = torch.tensor([3.0, 1.0, 1.02, 1.0, 2.0, 0.0, 4.0])
+        >>> count_local_minima(v), count_significant_minima(v, min_depth=0.01)
+        (3, 2)
+
+    References:
+        Edelsbrunner et al., 2002 (persistence); Dal Santo et al., tutorial 2025 (smoothness).
+    """
+    if not 0.0 <= float(min_depth) < 1.0:
+        raise InputError(f"min_depth must be in [0, 1), got {min_depth!r}")
+    return sum(1 for d in minima_depths(values, tol=tol) if d > min_depth)
+
+
 def roughness(values: Tensor | np.ndarray, *, axis: int = -1) -> float:
     """Excess variation of a landscape along one axis, relative to its range (0 = unimodal).
 
@@ -329,9 +443,16 @@ class LandscapeResult:
         argmin_index: grid index of the argmin.
         argmin_error: ``argmin - truth`` per axis, physical units.
         argmin_steps: ``argmin - truth`` per axis in grid steps (on the axis's spacing).
-        local_minima: number of local minima of the median landscape (8-neighbourhood in 2-D).
+        local_minima: number of local minima of the median landscape (8-neighbourhood in 2-D,
+            strict: every ripple counts, however shallow).
+        significant_minima: number of minima of the median landscape whose basin depth exceeds
+            ``min_depth`` of its range (:func:`count_significant_minima`): the robust count.
+        min_depth: the threshold of ``significant_minima`` (fraction of the range).
+        minima_depths: relative basin depths of all minima of the median landscape, largest
+            first (:func:`minima_depths`; the global minimum is 1).
         local_minima_per_axis: mean number of 1-D local minima along lines parallel to each axis.
         local_minima_runs: number of local minima of each run's landscape.
+        significant_minima_runs: ``significant_minima`` of each run's landscape.
         roughness: :func:`roughness` along each axis.
         n_nonfinite: grid points (over all runs) where the loss was NaN or infinite.
         seconds: wall time.
@@ -358,6 +479,10 @@ class LandscapeResult:
     n_nonfinite: int
     seconds: float
     settings: dict[str, Any] = field(default_factory=dict)
+    significant_minima: int = 0
+    min_depth: float = 0.01
+    minima_depths: list[float] = field(default_factory=list)
+    significant_minima_runs: list[int] = field(default_factory=list)
 
     @property
     def argmin_within_one_step(self) -> bool | None:
@@ -400,6 +525,10 @@ class LandscapeResult:
             "local_minima": self.local_minima,
             "local_minima_per_axis": dict(self.local_minima_per_axis),
             "local_minima_runs": list(self.local_minima_runs),
+            "significant_minima": self.significant_minima,
+            "min_depth": self.min_depth,
+            "minima_depths": [round(d, 6) for d in self.minima_depths[:50]],
+            "significant_minima_runs": list(self.significant_minima_runs),
             "roughness": dict(self.roughness),
             "n_nonfinite": self.n_nonfinite,
             "seconds": round(self.seconds, 4),
@@ -437,19 +566,7 @@ def landscape(
     loss: LossFn,
     target: Tensor,
     grid: Mapping[str, Tensor | Sequence[float] | int],
-    *,
-    ranges: Mapping[str, ParamRange],
-    reference: Mapping[str, float | Tensor] | None = None,
-    truth: Mapping[str, float] | None = None,
-    perturb: Perturb | None = None,
-    repeats: int = 1,
-    batch_size: int = 256,
-    seed: int = 0,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-    minima_tol: float | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    settings: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> LandscapeResult:
     """Loss over a 1-D or 2-D grid of named parameters, rendered in batches.
 
@@ -478,9 +595,14 @@ def landscape(
         seed: seed of the perturbation generator.
         dtype: dtype of the parameter tensors.
         device: device of the parameter tensors (default: ``target``'s).
-        minima_tol: tolerance of :func:`count_local_minima`.
+        minima_tol: tolerance of :func:`count_local_minima` and :func:`minima_depths`.
+        min_depth: basin-depth threshold of ``significant_minima`` (fraction of the range,
+            default 0.01).
         progress: ``progress(done, total)`` after each batch.
         settings: extra entries recorded in ``result.settings``.
+
+    The keyword arguments (``ranges`` is required) are those of :func:`landscapes`, which
+    computes several losses on the same renders; this is its one-loss form.
 
     Returns:
         A :class:`LandscapeResult`.
@@ -504,10 +626,7 @@ def landscape(
         Dal Santo et al., tutorial 2025, "Choosing the right loss" (landscapes over T60 at DC x
         crossover frequency, 25 feedback-matrix perturbations); Uzrad et al., DiffMoog, Fig. 7.
     """
-    return landscapes(render, {"loss": loss}, target, grid, ranges=ranges, reference=reference,
-                      truth=truth, perturb=perturb, repeats=repeats, batch_size=batch_size,
-                      seed=seed, dtype=dtype, device=device, minima_tol=minima_tol,
-                      progress=progress, settings=settings)["loss"]
+    return landscapes(render, {"loss": loss}, target, grid, **options)["loss"]
 
 
 def landscapes(
@@ -526,13 +645,15 @@ def landscapes(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
     minima_tol: float | None = None,
+    min_depth: float = 0.01,
     progress: Callable[[int, int], None] | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> dict[str, LandscapeResult]:
     """Landscapes of several losses at once: each batch is rendered once and scored by all.
 
-    Same arguments as :func:`landscape`, with ``losses`` (``name -> loss``) instead of ``loss``;
-    returns ``name -> LandscapeResult`` (``seconds`` is the shared wall time).
+    Same arguments as :func:`landscape` (documented there), with ``losses``
+    (``name -> loss``) instead of ``loss``; returns ``name -> LandscapeResult`` (``seconds`` is
+    the shared wall time).
 
     Examples:
         >>> r = {"gain": ParamRange(0.0, 2.0)}
@@ -556,6 +677,8 @@ def landscapes(
                              f"({[a for a, _ in axes]})")
     repeats = check_int(repeats, "repeats", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if not 0.0 <= float(min_depth) < 1.0:
+        raise InputError(f"min_depth must be in [0, 1), got {min_depth!r}")
     if repeats > 1 and perturb is None:
         raise InputError(f"repeats={repeats} needs a perturb function (K random runs)")
     dev = torch.device(device) if device is not None else target.device
@@ -621,14 +744,15 @@ def landscapes(
             "device": str(dev), "losses_evaluated_together": list(losses)}
     info.update(dict(settings or {}))
     return {name: _summarise(outs[name].reshape(repeats, *sizes), axes, ranges, scales,
-                             truth_out, minima_tol, seconds, {"loss": name, **info})
+                             truth_out, minima_tol, float(min_depth), seconds,
+                             {"loss": name, **info})
             for name in losses}
 
 
 def _summarise(
     runs: Tensor, axes: list[tuple[str, Tensor]], ranges: Mapping[str, ParamRange],
     scales: list[str], truth_out: dict[str, float | None], minima_tol: float | None,
-    seconds: float, info: dict[str, Any],
+    min_depth: float, seconds: float, info: dict[str, Any],
 ) -> LandscapeResult:
     names = [a for a, _ in axes]
     repeats = int(runs.shape[0])
@@ -660,6 +784,9 @@ def _summarise(
     per_axis = {n: _lines_minima(vmed, i, tol) for i, n in enumerate(names)}
     rough = {n: roughness(vmed, axis=i) for i, n in enumerate(names)}
     minima_runs = [count_local_minima(runs[k], tol=minima_tol) for k in range(repeats)]
+    depths = minima_depths(vmed, tol=tol)
+    sig_runs = [count_significant_minima(runs[k], min_depth=min_depth, tol=minima_tol)
+                for k in range(repeats)]
     return LandscapeResult(
         names=names, axes=[vals.tolist() for _, vals in axes],
         units=[ranges[n].unit for n in names], scales=scales, loss=med, runs=runs, q25=q25,
@@ -668,6 +795,8 @@ def _summarise(
         local_minima=count_local_minima(vmed, tol=tol), local_minima_per_axis=per_axis,
         local_minima_runs=minima_runs, roughness=rough, n_nonfinite=nonfinite,
         seconds=seconds, settings=info,
+        significant_minima=sum(1 for d in depths if d > min_depth), min_depth=min_depth,
+        minima_depths=depths, significant_minima_runs=sig_runs,
     )
 
 
@@ -751,6 +880,8 @@ def gradient_direction(
     ranges: Mapping[str, ParamRange],
     reference: Mapping[str, float | Tensor] | None = None,
     randomise: Sequence[str] = (),
+    independent: Sequence[str] = (),
+    target_range: tuple[float, float] | None = None,
     distance_unit: str = "cents",
     prediction_offset: tuple[float, float] | None = None,
     batch_size: int = 100,
@@ -762,9 +893,11 @@ def gradient_direction(
     """Does the loss point towards the target? DiffMoog Table 1 protocol, accuracy per distance.
 
     Each trial draws a target value ``t`` and a prediction ``p`` of ``param`` (uniform in the
-    range's normalised space, or ``p`` at a random offset from ``t`` when ``prediction_offset`` is
-    given), with the other parameters at ``reference`` (those named in ``randomise`` drawn per
-    trial, shared by target and prediction). Then, per distance ``d``:
+    range's normalised space, or in ``target_range``; or ``p`` at a random offset from ``t`` when
+    ``prediction_offset`` is given), with the other parameters at ``reference`` (those named in
+    ``randomise`` drawn per trial, shared by target and prediction; those named in
+    ``independent`` drawn per trial separately for the target and the prediction, e.g. an
+    oscillator's initial phase). Then, per distance ``d``:
 
     - ``d > 0``: a perturbed prediction ``q`` is ``p`` moved by ``d`` *away* from ``t``; the trial
       is correct when ``loss(render(q), render(t)) > loss(render(p), render(t))`` (the loss ranks
@@ -784,7 +917,13 @@ def gradient_direction(
         trials: number of trials (the paper: 1000).
         ranges: ``name -> ParamRange``.
         reference: values of the other parameters (default: range defaults).
-        randomise: other parameters drawn uniformly (normalised space) per trial.
+        randomise: other parameters drawn uniformly (normalised space) per trial, shared by
+            target and prediction.
+        independent: other parameters drawn uniformly per trial, independently for the target
+            and for the prediction (a perturbed prediction keeps the prediction's draw).
+        target_range: ``(low, high)`` inside the range of ``param``: the interval targets are
+            drawn from, uniformly in normalised space (default: the whole range; predictions
+            may leave it but not the range).
         distance_unit: ``"cents"`` (multiplicative, for frequencies), ``"normalised"`` (in the
             range's [0, 1] space) or ``"linear"`` (physical units).
         prediction_offset: ``(low, high)``: ``|p - t|`` drawn uniformly in this interval of
@@ -817,10 +956,14 @@ def gradient_direction(
     if param not in ranges:
         raise InputError(f"unknown parameter {param!r}; known: {sorted(ranges)}")
     ref = _check_names(reference, ranges, "reference")
-    for name in randomise:
-        if name not in ranges or name == param:
-            raise InputError(f"randomise: {name!r} must be another known parameter; known: "
-                             f"{sorted(set(ranges) - {param})}")
+    for what, names in (("randomise", randomise), ("independent", independent)):
+        for name in names:
+            if name not in ranges or name == param:
+                raise InputError(f"{what}: {name!r} must be another known parameter; known: "
+                                 f"{sorted(set(ranges) - {param})}")
+    if set(randomise) & set(independent):
+        raise InputError(f"a parameter cannot be both in randomise and independent, got "
+                         f"{sorted(set(randomise) & set(independent))}")
     check_choice(distance_unit, "distance_unit", ("cents", "normalised", "linear"))
     dist = [float(d) for d in distances]
     if not dist or any(not math.isfinite(d) or d < 0 for d in dist):
@@ -836,13 +979,27 @@ def gradient_direction(
             raise InputError(f"prediction_offset must be (low, high) with 0 < low <= high, got "
                              f"{prediction_offset}")
     r = ranges[param]
+    u_lo, u_hi = 0.0, 1.0
+    if target_range is not None:
+        t_lo, t_hi = (float(v) for v in target_range)
+        _check_inside(r, torch.tensor([t_lo, t_hi], dtype=torch.float64), param)
+        if not t_lo < t_hi:
+            raise InputError(f"target_range must be (low, high) with low < high, got "
+                             f"{target_range}")
+        u_lo, u_hi = (float(r.normalise(torch.tensor(v, dtype=torch.float64)))
+                      for v in (t_lo, t_hi))
     gen = torch.Generator().manual_seed(int(seed))
     f64 = torch.float64
 
+    def uniform(n: int) -> Tensor:
+        if target_range is None:
+            return r.denormalise(torch.rand(n, generator=gen, dtype=f64))
+        return r.denormalise(u_lo + (u_hi - u_lo) * torch.rand(n, generator=gen, dtype=f64))
+
     def draw(n: int) -> tuple[Tensor, Tensor]:
-        t = r.denormalise(torch.rand(n, generator=gen, dtype=f64))
+        t = uniform(n)
         if prediction_offset is None:
-            p = r.denormalise(torch.rand(n, generator=gen, dtype=f64))
+            p = uniform(n)
         else:
             mag = lo_off + (hi_off - lo_off) * torch.rand(n, generator=gen, dtype=f64)
             sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).to(f64)
@@ -876,7 +1033,10 @@ def gradient_direction(
     others = {n: (r_o.denormalise(torch.rand(trials, generator=gen, dtype=f64)) if n in randomise
                   else torch.full((trials,), float(torch.as_tensor(ref.get(n, r_o.default_value))),
                                   dtype=f64))
-              for n, r_o in ranges.items() if n != param}
+              for n, r_o in ranges.items() if n != param and n not in independent}
+    # independent draws: [target side, prediction side]
+    indep = {n: [ranges[n].denormalise(torch.rand(trials, generator=gen, dtype=f64))
+                 for _ in range(2)] for n in independent}
     correct = [0] * len(dist)
     ties = [0] * len(dist)
     dev = torch.device(device)
@@ -885,9 +1045,11 @@ def gradient_direction(
         t, p = t_all[sl], p_all[sl]
         b = int(t.numel())
         common = {n: v[sl].to(dev, dtype) for n, v in others.items()}
+        common_t = {**common, **{n: v[0][sl].to(dev, dtype) for n, v in indep.items()}}
+        common = {**common, **{n: v[1][sl].to(dev, dtype) for n, v in indep.items()}}
         away = torch.sign(p - t)
         with torch.no_grad():
-            target = render({**common, param: t.to(dev, dtype)}).detach()
+            target = render({**common_t, param: t.to(dev, dtype)}).detach()
         need_grad = any(d == 0 for d in dist)
         pv = p.to(dev, dtype).requires_grad_(need_grad)
         with torch.set_grad_enabled(need_grad):
@@ -918,7 +1080,8 @@ def gradient_direction(
         param=param, distances=dist, distance_unit=distance_unit, accuracy=acc,
         ci95=[_wilson(c, trials) for c in correct], correct=correct, ties=ties, trials=trials,
         seconds=time.perf_counter() - t_start,
-        settings={"seed": seed, "randomise": list(randomise),
+        settings={"seed": seed, "randomise": list(randomise), "independent": list(independent),
+                  "target_range": list(target_range) if target_range else None,
                   "prediction_offset": list(prediction_offset) if prediction_offset else None,
                   "reference": {n: float(v[0]) for n, v in others.items() if n not in randomise},
                   "range": r.to_dict(), "dtype": str(dtype).replace("torch.", "")},

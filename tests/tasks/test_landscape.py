@@ -36,6 +36,51 @@ def test_reverb_render_matches_the_fdn_module() -> None:
     assert energy_tail[0] < energy_tail[1]
 
 
+def test_reverb_shelf_attenuation_has_the_tutorial_t60_at_dc_and_nyquist() -> None:
+    import numpy as np
+    from scipy import signal
+
+    m = torch.tensor([997.0, 2099.0], dtype=torch.float64)
+    sos = task._reverb_attenuation_sos("shelf", m, 48000, torch.tensor([2.0, 0.3]),
+                                       torch.tensor([10000.0, 3000.0]), 0.5)
+    assert sos.shape == (2, 2, 6)
+    for b_i, (t60, fc) in enumerate(((2.0, 10000.0), (0.3, 3000.0))):
+        for line in range(2):
+            s = sos[b_i, line].numpy()
+            _, h = signal.freqz(s[:3], s[3:], worN=[0.0, fc, 24000.0 - 1e-6], fs=48000)
+            t60s = -3.0 * float(m[line]) / (48000 * np.log10(np.abs(h)))
+            # T60 at DC and at Nyquist exact; at the crossover the dB gains average
+            np.testing.assert_allclose(t60s[[0, 2]], [t60, 0.5], rtol=1e-6)
+            np.testing.assert_allclose(1.0 / t60s[1], 0.5 * (1.0 / t60 + 1.0 / 0.5), rtol=1e-6)
+    # the low-pass keeps the T60 at DC and loses the high frequencies with the cutoff
+    lp = task._reverb_attenuation_sos("lowpass", m, 48000, torch.tensor([2.0]),
+                                      torch.tensor([500.0]), 0.5)[0, 0].numpy()
+    _, h = signal.freqz(lp[:3], lp[3:], worN=[0.0, 24000.0 - 1e-6], fs=48000)
+    assert abs(-3.0 * 997 / (48000 * np.log10(abs(h[0]))) - 2.0) < 1e-6
+    assert -3.0 * 997 / (48000 * np.log10(abs(h[1]))) < 0.05
+
+
+def test_reverb_tutorial_preset_settings() -> None:
+    rec = task.build_recipe("reverb", {"preset": "tutorial", "seconds": 0.1, "target": "fdn"})
+    assert rec.sample_rate == 48000 and rec.target.shape == (4800,)
+    st = rec.settings
+    assert st["delay_samples"] == list(task.TUTORIAL_DELAYS) and st["attenuation"] == "shelf"
+    assert st["bands"] == "third_octave" and st["mss_fft_sizes"] == (128, 256, 512, 1024, 2048,
+                                                                      4096)
+    assert rec.truth == {"t60_dc_s": 2.0, "cutoff_hz": 10000.0}
+    r = rec.ranges
+    assert (r["t60_dc_s"].min, r["t60_dc_s"].max, r["t60_dc_s"].scale) == (0.25, 3.75, "linear")
+    assert (r["cutoff_hz"].min, r["cutoff_hz"].max, r["cutoff_hz"].scale) == (1600.0, 16000.0,
+                                                                              "log")
+    # first echo: the +-1 input and +-1/N output gains of the tutorial's FDN
+    first = int(torch.nonzero(rec.target.abs() > 0)[0])
+    assert first == min(task.TUTORIAL_DELAYS)
+    noise = task.build_recipe("reverb", {"preset": "tutorial", "seconds": 0.1})
+    assert noise.settings["target"] == "noise" and not torch.equal(noise.target, rec.target)
+    with pytest.raises(InputError, match="preset"):
+        task.build_recipe("reverb", {"preset": "flamo"})
+
+
 def test_fixed_target_edc_equals_edc_loss() -> None:
     rec = task.build_recipe("reverb", SMALL_REVERB)
     p = {"t60_dc_s": torch.tensor([0.4, 1.0, 3.0]), "cutoff_hz": torch.tensor([500.0, 2e3, 7e3])}

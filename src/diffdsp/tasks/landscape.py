@@ -76,7 +76,8 @@ TASKS = ("reverb", "match", "style", "align", "gain")
 COMMON_KEYS = ("losses", "points", "grid", "truth", "batch_size", "perturbations")
 #: Extra config keys per recipe.
 RECIPE_KEYS: dict[str, tuple[str, ...]] = {
-    "reverb": ("sample_rate", "seconds", "n_lines", "target", "bands"),
+    "reverb": ("sample_rate", "seconds", "n_lines", "target", "bands", "preset", "attenuation",
+               "t60_nyquist_s"),
     "match": ("sample_rate", "seconds", "waveform", "ratio"),
     "style": ("sample_rate", "seconds"),
     "align": ("sample_rate", "seconds"),
@@ -231,8 +232,38 @@ class _FixedTargetEDC:
         return per_band.mean(-1)
 
 
+#: The tutorial's FDN (Dal Santo et al., "Learning recursive attenuation filters", code of the
+#: tutorial's loss-profile experiments): N = 6 delay lines at 48 kHz.
+TUTORIAL_DELAYS = (997, 1153, 1327, 1559, 1801, 2099)
+
+
+def _reverb_attenuation_sos(kind: str, m: Tensor, sr: int, t60: Tensor, fc: Tensor,
+                            t60_nyquist: float) -> Tensor:
+    """Per-line first-order attenuation filters ``(b, N, 6)`` (scipy SOS, a0 = 1).
+
+    ``lowpass``: ``g (1 - p) / (1 - p z^-1)``, ``p = exp(-2 pi fc / fs)``: T60 at DC is ``t60``,
+    and the gain falls to ``g (1 - p) / (1 + p)`` at Nyquist (the T60 there shrinks with the
+    cutoff). ``shelf`` (the tutorial's, FLAMO's ``parallelFirstOrderShelving``): a bilinear
+    first-order shelf from the DC gain (T60 ``t60``) to the Nyquist gain (T60 ``t60_nyquist``)
+    with crossover ``fc``: ``g_N (t sqrt(k) + 1 + (t sqrt(k) - 1) z^-1) / (t / sqrt(k) + 1 +
+    (t / sqrt(k) - 1) z^-1)``, ``t = tan(pi fc / fs)``, ``k = g_DC / g_N``.
+    """
+    g = torch.pow(10.0, -3.0 * m / (sr * t60[:, None]))  # (b, N) gain at DC
+    z = torch.zeros_like(g)
+    one = torch.ones_like(g)
+    if kind == "lowpass":
+        pole = torch.exp(-2.0 * math.pi * fc / sr)[:, None].expand_as(g)
+        return torch.stack([g * (1 - pole), z, z, one, -pole, z], -1)
+    g_n = torch.pow(10.0, -3.0 * m / (sr * t60_nyquist)).expand_as(g)
+    sk = torch.sqrt(g / g_n)
+    t = torch.tan(math.pi * fc / sr)[:, None].expand_as(g)
+    a0 = t / sk + 1.0
+    return torch.stack([g_n * (t * sk + 1.0) / a0, g_n * (t * sk - 1.0) / a0, z, one,
+                        (t / sk - 1.0) / a0, z], -1)
+
+
 def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
-    from diffdsp.functional.analysis import octave_filterbank
+    from diffdsp.functional.analysis import band_center_frequencies_hz, octave_filterbank
     from diffdsp.functional.fdn import fdn_time
     from diffdsp.losses.acoustic import power_convergence_loss
     from diffdsp.losses.spectral import multi_resolution_stft_loss
@@ -241,36 +272,54 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
     from diffdsp.lti.fdn import build_fdn
     from diffdsp.lti.systems import Matrix
 
-    sr = _int(cfg, "sample_rate", 16000, 8000, 96000)
-    seconds = _num(cfg, "seconds", 1.0, 0.1, 10.0)
-    n_lines = _int(cfg, "n_lines", 8, 2, 32)
-    bands = check_choice(cfg.get("target_bands", cfg.get("bands", "octave")), "config 'bands'",
+    preset = check_choice(cfg.get("preset", "default"), "config 'preset'", ("default", "tutorial"))
+    tut = preset == "tutorial"
+    sr = _int(cfg, "sample_rate", 48000 if tut else 16000, 8000, 96000)
+    seconds = _num(cfg, "seconds", 4.0 if tut else 1.0, 0.1, 10.0)
+    n_lines = _int(cfg, "n_lines", len(TUTORIAL_DELAYS) if tut else 8, 2, 32)
+    bands = check_choice(cfg.get("bands", "third_octave" if tut else "octave"), "config 'bands'",
                          ("octave", "third_octave", "broadband"))
-    target_kind = check_choice(cfg.get("target", "fdn"), "config 'target'", ("fdn", "noise"))
+    target_kind = check_choice(cfg.get("target", "noise" if tut else "fdn"), "config 'target'",
+                               ("fdn", "noise"))
+    att = check_choice(cfg.get("attenuation", "shelf" if tut else "lowpass"),
+                       "config 'attenuation'", ("lowpass", "shelf"))
+    t60_nyq = _num(cfg, "t60_nyquist_s", 0.5, 0.05, 10.0)
     n = round(seconds * sr)
-    ranges = {
-        "t60_dc_s": ParamRange(0.1, 4.0, "log", unit="s", default=1.0,
-                               description="T60 at DC of the first-order low-pass attenuation"),
-        "cutoff_hz": ParamRange(100.0, 0.45 * sr, "log", unit="Hz", default=2000.0,
-                                description="crossover (cutoff) of the first-order low-pass"),
-    }
-    truth = _truth(cfg, ranges, {"t60_dc_s": 1.0, "cutoff_hz": 2000.0})
+    if tut:  # the tutorial's ranges: RT at DC linear, crossover log (1.6 - 16 kHz at 48 kHz)
+        ranges = {
+            "t60_dc_s": ParamRange(0.25, 3.75, "linear", unit="s", default=2.0,
+                                   description="T60 at DC of the first-order attenuation"),
+            "cutoff_hz": ParamRange(1600.0, min(16000.0, 0.45 * sr), "log", unit="Hz",
+                                    default=min(10000.0, 0.3 * sr),
+                                    description="crossover of the first-order attenuation"),
+        }
+    else:
+        ranges = {
+            "t60_dc_s": ParamRange(0.1, 4.0, "log", unit="s", default=1.0,
+                                   description="T60 at DC of the first-order attenuation"),
+            "cutoff_hz": ParamRange(100.0, 0.45 * sr, "log", unit="Hz", default=2000.0,
+                                    description="crossover (cutoff) of the first-order "
+                                                "attenuation"),
+        }
+    truth = _truth(cfg, ranges, {k: r.default_value for k, r in ranges.items()})
     fdn = build_fdn(sr, n_lines=n_lines, nfft=256, attenuation="lowpass",
                     t60_s=truth["t60_dc_s"], cutoff_hz=truth["cutoff_hz"], seed=seed)
-    delays = [int(v) for v in fdn.delays.samples.tolist()]
+    if tut and n_lines == len(TUTORIAL_DELAYS) and sr == 48000:
+        delays = list(TUTORIAL_DELAYS)
+        alt = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(n_lines)],
+                           dtype=torch.float64)
+        b_in, c_out = alt, alt / n_lines  # the tutorial's +-1 input and +-1/N output gains
+    else:
+        delays = [int(v) for v in fdn.delays.samples.tolist()]
+        b_in = fdn.input_gains.detach().double()
+        c_out = fdn.output_gains.detach().double()
     m = torch.tensor(delays, dtype=torch.float64)
     base_matrix = fdn.matrix.static_matrix().detach().double()
-    b_in = fdn.input_gains.detach().double()
-    c_out = fdn.output_gains.detach().double()
 
     def render(p: dict[str, Tensor]) -> Tensor:
         t60 = p["t60_dc_s"].double()
-        fc = p["cutoff_hz"].double()
         dev = t60.device
-        g = torch.pow(10.0, -3.0 * m.to(dev) / (sr * t60[:, None]))  # (b, N)
-        pole = torch.exp(-2.0 * math.pi * fc / sr)[:, None].expand_as(g)
-        z = torch.zeros_like(g)
-        sos = torch.stack([g * (1 - pole), z, z, torch.ones_like(g), -pole, z], -1)
+        sos = _reverb_attenuation_sos(att, m.to(dev), sr, t60, p["cutoff_hz"].double(), t60_nyq)
         a = p.get("feedback_matrix")
         mat = base_matrix.to(dev) if a is None else a.double()
         x = torch.zeros(n, dtype=torch.float64, device=dev)
@@ -282,25 +331,35 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
     one = {k: torch.tensor([v]) for k, v in truth.items()}
     target = render(one)[0]
     if target_kind == "noise":
+        # Gaussian noise shaped to the target's band energy envelopes (5 ms smoothing), in
+        # third-octave bands from 20 Hz up to Nyquist, so no part of the spectrum is lost
         gen = torch.Generator().manual_seed(seed + 7)
         h = target.double()
-        bands_h = octave_filterbank(h, sample_rate=sr, bands="octave")  # (K, n)
+        centres = band_center_frequencies_hz("third_octave", sample_rate=sr, fmin_hz=19.0,
+                                             fmax_hz=sr / 2.0)
+        bands_h = octave_filterbank(h, sample_rate=sr, bands="third_octave",
+                                    center_frequencies_hz=centres)  # (K, n)
         win = max(1, int(0.005 * sr))
         kernel = torch.ones(1, 1, win, dtype=torch.float64) / win
         env = torch.nn.functional.conv1d(bands_h.square()[:, None], kernel,
                                          padding=win // 2)[:, 0, :n].sqrt()
         noise = octave_filterbank(torch.randn(n, generator=gen, dtype=torch.float64),
-                                  sample_rate=sr, bands="octave")
+                                  sample_rate=sr, bands="third_octave",
+                                  center_frequencies_hz=centres)
         noise = noise / noise.square().mean(-1, keepdim=True).sqrt().clamp_min(1e-12)
         target = (env * noise).sum(0).to(target.dtype)
 
-    mss_ffts = (256, 512, 1024, 2048)
+    # MSS: the tutorial's FLAMO mss_loss (Yamamoto form: spectral convergence + log magnitude,
+    # Hann, 75 % overlap) with its FFT sizes 128 - 4096 at 48 kHz; 256 - 2048 at 16 kHz
+    mss_ffts = (128, 256, 512, 1024, 2048, 4096) if tut else (256, 512, 1024, 2048)
+    # FLAMO takes the log of the raw magnitude (no floor): a floor far below any tail level
+    mss_eps = 1e-30 if tut else 1e-8
 
     losses: dict[str, LossFn] = {
         "edc": _FixedTargetEDC(target, sample_rate=sr, bands=bands),
         "mss": lambda a, b: cast(Tensor, multi_resolution_stft_loss(
             a, b, fft_sizes=mss_ffts, hop_sizes=[f // 4 for f in mss_ffts], win_lengths=mss_ffts,
-            reduction="none")),
+            eps=mss_eps, reduction="none")),
         "power_convergence": lambda a, b: power_convergence_loss(a, b, reduction="none"),
         "esr": lambda a, b: esr_loss(a, b, reduction="none"),
     }
@@ -313,13 +372,17 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
 
     return Recipe(
         task="reverb",
-        title=f"FDN (N={n_lines}) with first-order low-pass attenuation, {sr} Hz, {seconds:g} s",
+        title=(f"FDN (N={n_lines}) with first-order {'shelving' if att == 'shelf' else 'low-pass'}"
+               f" attenuation, {sr} Hz, {seconds:g} s"
+               + (" (tutorial setup)" if tut else "")),
         ranges=ranges, truth=truth, render=render, target=target, losses=losses,
         default_losses=["edc", "mss", "power_convergence", "esr"],
         default_params=("t60_dc_s", "cutoff_hz"), sample_rate=sr, perturb=perturb,
         perturb_label="random orthogonal feedback matrix",
-        settings={"sample_rate": sr, "seconds": seconds, "n_lines": n_lines, "bands": bands,
-                  "target": target_kind, "delay_samples": delays, "mss_fft_sizes": mss_ffts,
+        settings={"preset": preset, "sample_rate": sr, "seconds": seconds, "n_lines": n_lines,
+                  "bands": bands, "target": target_kind, "attenuation": att,
+                  "t60_nyquist_s": t60_nyq if att == "shelf" else None,
+                  "delay_samples": delays, "mss_fft_sizes": mss_ffts, "mss_eps": mss_eps,
                   "renderer": "time-domain recursion (diffdsp.functional.fdn.fdn_time)"},
     )
 
