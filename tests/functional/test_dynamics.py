@@ -273,3 +273,56 @@ def test_bad_inputs() -> None:
         D.dynamics(x, sample_rate=SR, mode="ducker")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         D.compressor(np.zeros(10), sample_rate=SR)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["compressor", "expander", "limiter", "gate"])
+@pytest.mark.parametrize("with_side", [False, True])
+def test_fused_path_equals_composition(mode: str, with_side: bool, dtype: torch.dtype) -> None:
+    # dynamics() on CPU runs one fused kernel; it must equal level -> gain_computer ->
+    # ballistics -> gain written with the public pieces, in value and in every gradient
+    from diffdsp._numerics import amp_to_db
+
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(3, 700, generator=g, dtype=dtype) * 0.3
+    x[0, 100:200] = 0.0  # silence: level floor, no gradient through the level
+    side = torch.randn(3, 700, generator=g, dtype=dtype) * 0.3 if with_side else None
+    vals = {"threshold_db": [-20.0, -30.0, -8.0], "ratio": [3.0, 1.0, 8.0],
+            "attack_ms": [1.0, 5.0, 20.0], "release_ms": [30.0, 100.0, 5.0],
+            "knee_db": [6.0, 0.0, 12.0], "makeup_db": [1.0, 2.0, -3.0],
+            "range_db": [10.0, 30.0, 40.0]}
+
+    def leaves() -> dict[str, torch.Tensor]:
+        return {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in vals.items()}
+
+    def grads(fused: bool) -> list[torch.Tensor]:
+        xx = x.clone().requires_grad_()
+        ss = None if side is None else side.clone().requires_grad_()
+        p = leaves()
+        if fused:
+            y = D.dynamics(xx, sample_rate=SR, mode=mode, sidechain=ss,  # type: ignore[arg-type]
+                           **{k: v[:, None][:, 0] for k, v in p.items()})
+        else:
+            lvl = amp_to_db(xx if ss is None else ss)
+            gain = D.gain_computer(lvl, threshold_db=p["threshold_db"][:, None],
+                                   ratio=p["ratio"][:, None], knee_db=p["knee_db"][:, None],
+                                   mode=mode, range_db=p["range_db"][:, None])  # type: ignore[arg-type]
+            aa = D.time_constant_to_coef(p["attack_ms"], SR)
+            ar = D.time_constant_to_coef(p["release_ms"], SR)
+            up, down = (aa, ar) if mode in ("compressor", "limiter") else (ar, aa)
+            sm = D.ballistics(-gain, alpha_attack=up, alpha_release=down)
+            y = xx * 10 ** ((p["makeup_db"][:, None] - sm) / 20)
+        assert isinstance(y, torch.Tensor)
+        w = torch.linspace(-1.0, 1.0, 700, dtype=dtype)
+        (y * w).sum().backward()
+        out = [y.detach(), xx.grad] + ([] if ss is None else [ss.grad])
+        unused = {"limiter": ("ratio", "range_db"), "compressor": ("range_db",)}.get(mode, ())
+        # the limiter's knee gradient at knee_db = 0 differs: the composition's clamped knee
+        # width gives -slope/2 per sample there, the fused kernel the true one-sided value 0
+        unused += ("knee_db",) if mode == "limiter" else ()
+        names = [k for k in p if k not in unused]
+        return out + [p[k].grad for k in names]  # type: ignore[misc]
+
+    tol = Tol(1e-10, 1e-10) if dtype == torch.float64 else Tol(2e-5, 2e-5)
+    for got, want in zip(grads(True), grads(False), strict=True):
+        assert got is not None and want is not None
+        assert_close(got, want, tol)

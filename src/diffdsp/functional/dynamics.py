@@ -11,6 +11,10 @@ The ballistics recursion ``y[n] = a[n] y[n-1] + (1 - a[n]) x[n]`` with ``a[n] = 
 switch pattern it is a time-varying one-pole, so its gradient is the same one-pole run backwards in
 time (the adjoint). Both run in a compiled numba kernel on CPU (parallel over the batch) and in a
 log-depth parallel scan in torch on other devices; neither unrolls an autograd graph over samples.
+On CPU, :func:`dynamics` with exact ballistics and no look-ahead fuses the gain computer and the
+ballistics into one compiled recursion (and its adjoint into one reverse pass), with the level's
+logarithm and the gain's exponential as vectorised torch ops; the result equals the composition
+of :func:`gain_computer` and :func:`ballistics` to rounding.
 
 References:
     Giannoulis, Massberg & Reiss, "Digital dynamic range compressor design - a tutorial and
@@ -98,7 +102,115 @@ def _kernels() -> dict[str, Any]:
                 prev = a[b, t * stride] * prev + u[b, t]
                 y[b, t] = prev
 
-    # serial builds for small inputs (thread launch costs more than it saves there)
+    def gain_smooth_forward(level, thr, slope, knee, rng, au, ad, makeup, sign,  # type: ignore[no-untyped-def]
+                            has_range, smooth, gain_exponent):
+        # log10|s| -> level (dB, floored at -140, in place) -> gain computer (soft knee, range)
+        # -> switching ballistics; writes the smoothed reduction and the exponent of the linear
+        # gain (exp'd by the caller). Branch-free selects: an erratic attack/release switch
+        # costs no mispredictions.
+        batch, n = level.shape
+        k = math.log(10.0) / 20.0
+        for b in numba.prange(batch):
+            th = thr[b]
+            sl = slope[b]
+            w = knee[b]
+            half = 0.5 * w
+            inv2w = 0.5 / max(w, 1e-12)
+            rg = rng[b] if has_range else np.inf
+            a_up = au[b]
+            a_dn = ad[b]
+            mk = makeup[b]
+            prev = 0.0
+            for t in range(n):
+                level[b, t] = max(20.0 * level[b, t], -140.0)
+                o = sign * (level[b, t] - th)
+                c = min(max(o + half, 0.0), w)
+                r = min(sl * (c * c * inv2w + max(o - half, 0.0)), rg)
+                a = a_up if r > prev else a_dn
+                # the state is carried as stored, so the backward pass replays the same switches
+                smooth[b, t] = a * prev + (1.0 - a) * r
+                prev = smooth[b, t]
+                gain_exponent[b, t] = k * (mk - prev)
+
+    def gain_smooth_backward(grad_x, grad_s, x, s, level, smooth, thr, slope, knee,  # type: ignore[no-untyped-def]
+                             rng, au, ad, sign, has_range, same_side, grads):
+        # the adjoint of the level, gain_smooth_forward and the gain application, backwards in
+        # time. In: grad_x holds the output gradient, grad_s the linear gain; out: grad_x = d/dx
+        # (through the applied gain, plus through the level when the side chain is x itself),
+        # grad_s = d/d side chain, grads[b] = d/d(thr, slope, knee, range, makeup, a_up, a_down)
+        # summed over time
+        batch, n = x.shape
+        k = math.log(10.0) / 20.0
+        db = 20.0 / math.log(10.0)
+        for b in numba.prange(batch):
+            th = thr[b]
+            sl = slope[b]
+            w = knee[b]
+            half = 0.5 * w
+            ws = max(w, 1e-12)
+            inv_ws = 1.0 / ws
+            inv2w = 0.5 * inv_ws
+            rg = rng[b] if has_range else np.inf
+            a_up = au[b]
+            a_dn = ad[b]
+            g_thr = 0.0
+            g_sl = 0.0
+            g_w = 0.0
+            g_rg = 0.0
+            g_mk = 0.0
+            g_au = 0.0
+            g_ad = 0.0
+            carry = 0.0
+            for t in range(n - 1, -1, -1):
+                prev = smooth[b, t - 1] if t > 0 else 0.0
+                o = sign * (level[b, t] - th)
+                c = min(max(o + half, 0.0), w)
+                hinge = c * c * inv2w + max(o - half, 0.0)
+                r_raw = sl * hinge
+                r = min(r_raw, rg)
+                go = grad_x[b, t]
+                g = grad_s[b, t]
+                gdb = go * x[b, t] * g * k
+                g_mk += gdb
+                lam = carry - gdb
+                up = r > prev
+                a = a_up if up else a_dn
+                ga = lam * (prev - r)
+                g_au += ga if up else 0.0
+                g_ad += 0.0 if up else ga
+                carry = a * lam
+                g_r = lam * (1.0 - a)
+                clipped = r_raw > rg
+                g_rg += g_r if clipped else 0.0
+                g_hr = 0.0 if clipped else g_r
+                g_sl += g_hr * hinge
+                g_h = g_hr * sl
+                in_knee = (o + half > 0.0) and (o + half < w)
+                dh_do = c * inv_ws if in_knee else (1.0 if o + half >= w else 0.0)
+                g_w += g_h * (c * inv2w - c * c * inv2w * inv_ws) if in_knee else 0.0
+                g_lv = sign * g_h * dh_do
+                g_thr -= g_lv
+                grad_s[b, t] = g_lv
+                grad_x[b, t] = go * g
+            # level -> side chain: d(20 log10 |s|)/ds = 20 / (ln 10 s), 0 below the floor
+            for t in range(n):
+                st = s[b, t]
+                gs = grad_s[b, t] * db / st if abs(st) >= 1e-7 else 0.0
+                if same_side:
+                    grad_x[b, t] += gs
+                else:
+                    grad_s[b, t] = gs
+            grads[b, 0] = g_thr
+            grads[b, 1] = g_sl
+            grads[b, 2] = g_w
+            grads[b, 3] = g_rg
+            grads[b, 4] = g_mk
+            grads[b, 5] = g_au
+            grads[b, 6] = g_ad
+
+    for name, fn in (("fused_fwd", gain_smooth_forward), ("fused_bwd", gain_smooth_backward)):
+        _NUMBA[name] = numba.njit(cache=True)(fn)
+        _NUMBA[name + "_par"] = numba.njit(cache=True, parallel=True)(fn)
     _NUMBA["switching"] = numba.njit(cache=True)(switching_one_pole)
     _NUMBA["linear"] = numba.njit(cache=True)(linear_one_pole)
     _NUMBA["switching_par"] = numba.njit(cache=True, parallel=True)(switching_one_pole)
@@ -241,6 +353,61 @@ class _Ballistics(torch.autograd.Function):
             grad_ad = ga.sum(-1) - grad_au
         grad_zi = lam[:, 0] * a[:, 0] if ctx.needs_input_grad[3] else None
         return grad_x, grad_au, grad_ad, grad_zi
+
+
+class _FusedDynamics(torch.autograd.Function):
+    """Level, gain computer, exact ballistics and gain application with one compiled recursion.
+
+    Inputs are ``(B, T)`` signals and ``(B,)`` per-row parameters; ``slope`` is the gain
+    computer's dB-per-dB factor (``1 - 1/ratio``, ``1`` or ``ratio - 1``, formed in torch so its
+    own derivative is autograd's). The transcendental parts (log of the level, exp of the gain)
+    are vectorised torch ops done in place; the gain computer and the switching recursion are
+    one compiled pass, and the backward is one reverse-time compiled pass that replays the
+    recorded switches (the adjoint of the time-varying one-pole) and accumulates every
+    parameter gradient. Saved: the level and the smoothed gain reduction (three full-size
+    buffers in the forward pass, two in the backward pass).
+    """
+
+    @staticmethod
+    def forward(x: Tensor, side: Tensor | None, thr: Tensor, slope: Tensor, knee: Tensor,
+                rng: Tensor, makeup: Tensor, au: Tensor, ad: Tensor, sign: float,
+                has_range: bool) -> tuple[Tensor, Tensor, Tensor]:
+        s = (x if side is None else side).detach()
+        level = s.abs().contiguous()
+        torch.log10(level, out=level)
+        smooth = torch.empty_like(level)
+        out = torch.empty_like(level)
+        _kernel("fused_fwd", x)(level.numpy(), _np(thr), _np(slope), _np(knee), _np(rng),
+                                _np(au), _np(ad), _np(makeup), sign, has_range, smooth.numpy(),
+                                out.numpy())
+        out.exp_().mul_(x.detach())
+        return out, level, smooth
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...],
+                      output: tuple[Tensor, Tensor, Tensor]) -> None:
+        x, side, thr, slope, knee, rng, makeup, au, ad, sign, has_range = inputs
+        _out, level, smooth = output
+        ctx.sign, ctx.has_range = float(sign), bool(has_range)
+        ctx.mark_non_differentiable(level, smooth)
+        ctx.save_for_backward(x, side, level, smooth, thr, slope, knee, rng, makeup, au, ad)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor, *_unused: Tensor | None) -> tuple[Any, ...]:
+        x, side, level, smooth, thr, slope, knee, rng, makeup, au, ad = ctx.saved_tensors
+        grad_x = torch.empty(x.shape, dtype=x.dtype).copy_(grad_out)
+        # the linear gain, recomputed (vectorised) into the buffer that returns grad_side
+        grad_s = torch.sub(makeup.detach()[:, None], smooth).mul_(math.log(10.0) / 20.0).exp_()
+        grads = np.empty((x.shape[0], 7), dtype=_np(x).dtype)
+        xn = _np(x)
+        _kernel("fused_bwd", x)(grad_x.numpy(), grad_s.numpy(), xn,
+                                xn if side is None else _np(side), level.numpy(), smooth.numpy(),
+                                _np(thr), _np(slope), _np(knee), _np(rng), _np(au), _np(ad),
+                                ctx.sign, ctx.has_range, side is None, grads)
+        g = torch.from_numpy(grads)
+        return (grad_x, None if side is None else grad_s, g[:, 0], g[:, 1], g[:, 2], g[:, 3],
+                g[:, 4], g[:, 5], g[:, 6], None, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,6 +734,18 @@ def dynamics(
                 f"dimensions {tuple(lead)} of the signal"
             ) from exc
 
+    lookahead = round(lookahead_ms * sample_rate / 1000.0)
+    fused = (smoothing == "exact" and not return_gain_db and x.shape[-1] > 0
+             and (lookahead == 0 or x.shape[-1] == 1) and _use_numba(x)
+             and x.dtype in (torch.float32, torch.float64))
+    if fused:
+        return _dynamics_fused(x, None if sidechain is None or sidechain is x else side,
+                               mode=mode, threshold_db=per_signal(threshold_db)[..., 0],
+                               ratio=per_signal(ratio)[..., 0], knee_db=per_signal(knee_db)[..., 0],
+                               makeup_db=per_signal(makeup_db)[..., 0],
+                               range_db=None if range_db is None else per_signal(range_db)[..., 0],
+                               alpha_a=time_constant_to_coef(at, sample_rate),
+                               alpha_r=time_constant_to_coef(rt, sample_rate))
     level = amp_to_db(side)
     gain = gain_computer(
         level,
@@ -585,7 +764,6 @@ def dynamics(
     else:
         alpha = time_constant_to_coef((at + rt) / 2, sample_rate)
         smooth = one_pole_fir(reduction, alpha=alpha)
-    lookahead = round(lookahead_ms * sample_rate / 1000.0)
     if lookahead > 0 and x.shape[-1] > 0:
         lookahead = min(lookahead, x.shape[-1] - 1)
         tail = smooth[..., -1:].expand(*smooth.shape[:-1], lookahead)
@@ -595,6 +773,38 @@ def dynamics(
     if return_gain_db:
         return y, gain_db
     return y
+
+
+def _dynamics_fused(x: Tensor, side: Tensor | None, *, mode: Mode, threshold_db: Tensor,
+                    ratio: Tensor, knee_db: Tensor, makeup_db: Tensor, range_db: Tensor | None,
+                    alpha_a: Tensor, alpha_r: Tensor) -> Tensor:
+    """:func:`dynamics` with exact ballistics and no look-ahead as one compiled pass (CPU).
+
+    Same function as the unfused path (level -> :func:`gain_computer` -> :func:`ballistics` ->
+    gain); parameters arrive broadcast to ``x.shape[:-1]``.
+    """
+    check_in_range(ratio, "ratio", 1.0, math.inf)
+    check_in_range(knee_db, "knee_db", 0.0, math.inf)
+    if mode == "compressor":
+        slope = 1 - 1 / ratio
+    elif mode == "limiter":
+        slope = torch.ones_like(ratio)
+    else:
+        slope = ratio - 1
+    if mode in ("compressor", "limiter"):
+        range_db = None  # as in gain_computer: the range only floors expanders and gates
+    elif mode == "gate" and range_db is None:
+        range_db = torch.full_like(ratio, 80.0)
+    if range_db is not None:
+        check_positive(range_db, "range_db")
+    up, down = (alpha_a, alpha_r) if mode in ("compressor", "limiter") else (alpha_r, alpha_a)
+    has_range = range_db is not None
+    rng = range_db if range_db is not None else torch.zeros_like(ratio)
+    flat, params = _flatten(x, threshold_db, slope, knee_db, rng, makeup_db, up, down)
+    side_f = None if side is None else side.reshape(flat.shape)
+    y, *_ = _FusedDynamics.apply(flat, side_f, *params,
+                                 1.0 if mode in ("compressor", "limiter") else -1.0, has_range)
+    return y.reshape(x.shape)
 
 
 def _no_gain_output(kwargs: dict[str, Any]) -> None:
