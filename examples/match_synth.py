@@ -61,9 +61,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # 4) key figures: spectral distance before/after, pitch error
     gen = torch.Generator().manual_seed(1)
     n = target.shape[-1]
-    with torch.no_grad():
-        start = patch(patch.normalise({}, batch=1), n_samples=n, generator=gen)[0, 0]
-        matched = patch.render(params, n_samples=n, generator=gen)[0, 0]
+    with torch.no_grad():  # a patch renders (batch, 1, time)
+        start = patch(patch.normalise({}, batch=1), n_samples=n, generator=gen)
+        matched = patch.render(params, n_samples=n, generator=gen)
+    assert isinstance(start, torch.Tensor) and isinstance(matched, torch.Tensor)
+    start, matched = start[0, 0], matched[0, 0]
     lsd_before = float(log_spectral_distance_db(start, target))
     lsd_after = float(log_spectral_distance_db(matched, target))
     cents = 1200 * math.log2(params["note.f0_hz"] / nominal_hz)
