@@ -28,12 +28,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from diffdsp._validation import InputError, check_int
 from diffdsp.io import PathLike
+from diffdsp.params import ParamRange
 from diffdsp.synth.modules import Note
 from diffdsp.synth.patch import Patch
 from diffdsp.tasks._common import Progress, TaskResult, prepare_out_dir, resolve_device, seed_all
@@ -41,6 +43,7 @@ from diffdsp.tasks._common import Progress, TaskResult, prepare_out_dir, resolve
 __all__ = [
     "MatchFit",
     "MatchSettings",
+    "correct_octave",
     "estimate_f0",
     "fit_patch",
     "load_patch",
@@ -61,14 +64,28 @@ class MatchSettings:
     Attributes:
         steps: refinement steps (Adam).
         start_steps: steps of each multi-start trial.
-        lr: learning rate on the parameter logits.
-        f0_lr_scale: learning-rate factor of the note frequency (fine pitch needs smaller steps).
-        octave_starts: multiples of the YIN estimate tried as starting pitch.
+        lr: learning rate on the parameter logits (refinement).
+        f0_lr_scale: learning-rate factor of the note frequency's logit.
+        start_lr: learning rate of the multi-start trials.
+        octave_check_db: odd-harmonic energy threshold in dB of the octave check on the YIN
+            estimate (:func:`correct_octave`), or ``None`` for YIN alone.
+        octave_starts: multiples of the analysis pitch tried as starting pitch.
+        pitch_window_cents: half-width of the window the note frequency is confined to around
+            its start (a bounded parameter: ``start * 2 ** (±window / 1200)``), in the multi-start
+            and in the refinement, or ``None`` for the patch's whole range. Without a YIN
+            estimate (unvoiced target) the whole range is used.
+        octave_margin: relative loss margin by which a start other than the analysis pitch
+            (``octave_starts`` entry 1.0) must beat it to be kept: its loss times
+            ``1 + octave_margin`` must be lower (a prior for the analysis: after a short
+            trial, a ``subtractive`` target with nearly cancelled odd harmonics can score up
+            to ~2x lower an octave too high, while the octave check rarely errs).
         pitch_weight: weight of the log-frequency spectral Wasserstein loss (octaves).
         spec_weight: final weight of the MR-STFT loss (log magnitude + spectral convergence).
         spec_ramp: fraction of the refinement over which the MR-STFT weight ramps from
             ``spec_weight_start`` to ``spec_weight``.
-        spec_weight_start: MR-STFT weight at the start (and during the multi-start trials).
+        spec_weight_start: MR-STFT weight at the start of the refinement.
+        start_spec_weight: MR-STFT weight in the multi-start trials and in the choice between
+            them.
         loss: ``"match"`` (the above) or ``"mrstft"`` (the naive baseline: MR-STFT only).
         init: ``"yin"`` (analysis-based pitch, defaults elsewhere), ``"default"`` (every
             parameter at its default) or ``"random"`` (uniform random parameters).
@@ -79,12 +96,17 @@ class MatchSettings:
     steps: int = 250
     start_steps: int = 60
     lr: float = 0.05
-    f0_lr_scale: float = 0.3
+    f0_lr_scale: float = 1.0
+    start_lr: float = 0.1
+    octave_check_db: float | None = -33.0
     octave_starts: tuple[float, ...] = (0.5, 1.0, 2.0)
+    pitch_window_cents: float | None = 50.0
+    octave_margin: float = 3.0
     pitch_weight: float = 10.0
     spec_weight: float = 1.0
     spec_weight_start: float = 0.1
     spec_ramp: float = 0.4
+    start_spec_weight: float = 1.0
     loss: str = "match"
     init: str = "yin"
     analysis_rate: int = 22050
@@ -100,20 +122,26 @@ class MatchFit:
         params: fitted physical parameters ``{"module.param": (batch,)}``.
         loss: final matching loss per target ``(batch,)``.
         f0_init_hz: the YIN estimate per target ``(batch,)`` (NaN when unvoiced / not used).
+        f0_analysis_hz: the YIN estimate after the octave check ``(batch,)``.
         start_f0_hz: the starting pitch kept by the multi-start ``(batch,)``.
+        start_losses: loss of every multi-start trial ``(batch, n_starts)`` (the choice).
         losses: total loss per refinement step.
-        seconds: wall time.
+        seconds: wall time (of this run, when resumed).
         steps: refinement steps taken.
+        resumed: whether the fit continued from a checkpoint.
     """
 
     u: Tensor
     params: dict[str, Tensor]
     loss: Tensor
     f0_init_hz: Tensor
+    f0_analysis_hz: Tensor
     start_f0_hz: Tensor
+    start_losses: Tensor | None = None
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
+    resumed: bool = False
 
 
 def pitch_param(patch: Patch) -> str | None:
@@ -167,6 +195,79 @@ def estimate_f0(x: Tensor, sample_rate: int, *, fmin_hz: float = 30.0,
     return torch.stack(out).to(torch.float64)
 
 
+def correct_octave(
+    x: Tensor,
+    f0_hz: Tensor,
+    *,
+    sample_rate: int,
+    threshold_db: float = -33.0,
+    fmin_hz: float = 27.5,
+    fmax_hz: float = 4186.0,
+) -> Tensor:
+    """Octave check of a pitch estimate by the odd harmonics' share of the harmonic energy.
+
+    YIN's octave errors on harmonic sounds are mostly "too high": a sound whose odd harmonics
+    are weak (saw + square mixed to nearly cancel them) repeats almost every half period. For a
+    candidate ``c`` the whole-signal power spectrum (Hann window) is split into bands
+    ``|f / c - k| < 1/4`` around the harmonics ``k c`` (up to ``min(0.45 sr, 80 c)``) and
+    ``rho(c)`` is the odd-``k`` bands' share of their energy. When ``rho(f0 / 2)`` exceeds the
+    threshold, ``f0 / 2`` has harmonics of its own between ``f0``'s and is the fundamental
+    (halved again while that holds); when ``rho(f0)`` is below it, ``f0``'s odd harmonics are
+    empty and ``2 f0`` is (doubled while that holds). The default threshold, -33 dB, lies
+    between the in-domain octave errors (>= -28 dB) and true fundamentals (<= -38 dB on the
+    built-in real notes, <= -40 dB on 100 random ``subtractive`` renders).
+
+    Args:
+        x: signals ``(batch, time)``.
+        f0_hz: pitch estimates ``(batch,)`` (NaN entries are returned unchanged).
+        sample_rate: in Hz.
+        threshold_db: odd-harmonic energy share in dB (``10 log10 rho``).
+        fmin_hz: no halving below this frequency.
+        fmax_hz: no doubling above this frequency.
+
+    Returns:
+        Corrected estimates ``(batch,)`` in Hz.
+
+    Examples:
+        >>> t = torch.arange(16000, dtype=torch.float64) / 16000
+        >>> x = sum(torch.sin(2 * math.pi * 200 * k * t) / k for k in (2, 4, 6))
+        >>> x = x + 0.05 * torch.sin(2 * math.pi * 200 * t)  # weak fundamental at 200 Hz
+        >>> float(correct_octave(x[None], torch.tensor([400.0]), sample_rate=16000)[0])
+        200.0
+    """
+    n = x.shape[-1]
+    win = torch.hann_window(n, periodic=False, dtype=x.dtype, device=x.device)
+    power = torch.fft.rfft(x * win).abs().square()
+    freqs = torch.arange(power.shape[-1], dtype=x.dtype, device=x.device) * (sample_rate / n)
+    thr = 10.0 ** (threshold_db / 10.0)
+
+    def rho(i: int, c: float) -> float:
+        h = freqs / c
+        k = torch.round(h)
+        band = ((h - k).abs() < 0.25) & (k >= 1) & (freqs <= min(0.45 * sample_rate, 80 * c))
+        total = float(power[i][band].sum())
+        odd = float(power[i][band & (k % 2 == 1)].sum())
+        return odd / total if total > 0 else 0.0
+
+    out = f0_hz.clone()
+    for i in range(x.shape[0]):
+        f = float(f0_hz[i])
+        if not math.isfinite(f) or f <= 0:
+            continue
+        for _ in range(4):
+            if f / 2 >= fmin_hz and rho(i, f / 2) > thr:
+                f /= 2
+            else:
+                break
+        for _ in range(4):
+            if f * 2 <= fmax_hz and f * 2 < 0.45 * sample_rate and rho(i, f) < thr:
+                f *= 2
+            else:
+                break
+        out[i] = f
+    return out
+
+
 def matching_loss(
     pred: Tensor,
     target: Tensor,
@@ -204,9 +305,11 @@ def matching_loss(
     from diffdsp.losses.pitch import log_spectral_wasserstein
     from diffdsp.losses.spectral import multi_resolution_stft_loss
 
-    total = pitch_weight * log_spectral_wasserstein(pred, target, sample_rate=sample_rate,
-                                                    reduction="none")
-    if spec_weight > 0:
+    total = torch.zeros(pred.shape[:-1], dtype=pred.dtype, device=pred.device)
+    if pitch_weight != 0:
+        total = total + pitch_weight * log_spectral_wasserstein(
+            pred, target, sample_rate=sample_rate, reduction="none")
+    if spec_weight != 0:
         spec = multi_resolution_stft_loss(
             pred, target, fft_sizes=MRSTFT_FFT, hop_sizes=[n // 4 for n in MRSTFT_FFT],
             win_lengths=MRSTFT_FFT, reduction="none")
@@ -263,6 +366,47 @@ def _default_u(patch: Patch, batch: int) -> Tensor:
     return patch.normalise({}, batch=batch, dtype=torch.float64)
 
 
+def _pitch_bounds(prange: ParamRange, centre_hz: Tensor, window_cents: float | None
+                  ) -> tuple[Tensor, Tensor]:
+    """Normalised bounds ``(lo, hi)`` of the pitch window around ``centre_hz`` ``(batch,)``."""
+    lo = torch.zeros_like(centre_hz)
+    hi = torch.ones_like(centre_hz)
+    if window_cents is None:
+        return lo, hi
+    voiced = torch.isfinite(centre_hz)
+    c = torch.where(voiced, centre_hz, torch.ones_like(centre_hz))
+    ratio = 2.0 ** (window_cents / 1200.0)
+    lo_w = prange.normalise(c / ratio).clamp(0.0, 1.0)
+    hi_w = prange.normalise(c * ratio).clamp(0.0, 1.0)
+    return torch.where(voiced, lo_w, lo), torch.where(voiced, hi_w, hi)
+
+
+def _bounded(z: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """Logits -> normalised parameters in ``[lo, hi]`` (per item and column)."""
+    return lo + (hi - lo) * torch.sigmoid(z)
+
+
+def _unbounded(u: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    frac = (u - lo) / (hi - lo).clamp_min(1e-12)
+    return torch.logit(frac.clamp(1e-4, 1.0 - 1e-4))
+
+
+def _digest(target: Tensor, patch: Patch, settings: MatchSettings, seed: int,
+            init_u: Tensor | None, note_s: float | None) -> str:
+    """What a checkpoint must have been written for (target, patch, settings, seed)."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    h.update(target.detach().cpu().to(torch.float64).contiguous().numpy().tobytes())
+    if init_u is not None:
+        h.update(init_u.detach().cpu().to(torch.float64).contiguous().numpy().tobytes())
+    h.update(json.dumps({"patch": patch.to_dict(), "settings": asdict(settings), "seed": seed,
+                         "note_s": note_s, "dtype": str(target.dtype)},
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
 def fit_patch(
     target: Tensor,
     patch: Patch,
@@ -272,8 +416,17 @@ def fit_patch(
     note_s: float | None = None,
     seed: int = 0,
     progress: Callable[[str, int, int, float], None] | None = None,
+    checkpoint_path: PathLike | None = None,
+    checkpoint_every: int = 25,
+    resume: bool = False,
 ) -> MatchFit:
     """Fit ``patch`` to each target of a batch (batched multi-start, then refinement).
+
+    The note frequency (when the patch has a :class:`~diffdsp.synth.modules.Note`) is a bounded
+    parameter: every start confines it to ``settings.pitch_window_cents`` around its starting
+    pitch (YIN estimate times an octave multiple), so the refinement cannot drift to another
+    note; the octave is chosen by comparing the trials' losses. Its gradient comes from the pitch
+    term alone (pitch gating, see :func:`matching_loss`).
 
     Args:
         target: ``(batch, time)`` at ``patch.sample_rate``.
@@ -284,10 +437,21 @@ def fit_patch(
         note_s: note-off time in seconds (default 75% of the length).
         seed: seeds noise modules and the random initialisation.
         progress: ``progress(stage, step, total, loss)``.
+        checkpoint_path: file the optimisation state is saved to every ``checkpoint_every``
+            steps, at the end, and when interrupted (``KeyboardInterrupt`` is re-raised).
+        checkpoint_every: steps between checkpoints.
+        resume: continue from ``checkpoint_path`` when it exists (it must have been written for
+            the same target, patch, settings and seed; the result is then the same as an
+            uninterrupted fit's).
 
     Returns:
         A :class:`MatchFit`.
+
+    Raises:
+        InputError: bad shapes or options, or a checkpoint written for another fit.
     """
+    import copy
+
     s = settings or MatchSettings()
     if target.ndim != 2:
         raise InputError(f"target must be (batch, time), got shape {tuple(target.shape)}")
@@ -295,37 +459,71 @@ def fit_patch(
         raise InputError(f"loss must be 'match' or 'mrstft', got {s.loss!r}")
     if s.init not in ("yin", "default", "random"):
         raise InputError(f"init must be 'yin', 'default' or 'random', got {s.init!r}")
+    if s.pitch_window_cents is not None and not s.pitch_window_cents > 0:
+        raise InputError(f"pitch_window_cents must be > 0 or None, got {s.pitch_window_cents}")
+    check_int(checkpoint_every, "checkpoint_every", minimum=1)
     t0 = time.perf_counter()
     batch, n = target.shape
-    sr = patch.sample_rate
     dtype = target.dtype
     gen = torch.Generator().manual_seed(seed)
     pkey = pitch_param(patch)
     pidx = patch.param_names.index(pkey) if pkey is not None else None
     prange = patch.param_ranges[pkey] if pkey is not None else None
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
+    digest = _digest(target, patch, s, seed, init_u, note_s) if ckpt is not None else ""
+    state: dict[str, Any] | None = None
+    if resume and ckpt is not None and ckpt.is_file():
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception as exc:  # any unreadable file is a bad input
+            raise InputError(f"{ckpt}: cannot read the checkpoint ({exc})") from None
+        if not isinstance(state, dict) or state.get("digest") != digest:
+            raise InputError(f"{ckpt}: checkpoint written for another target, patch, settings "
+                             "or seed; remove it or run without --resume")
 
-    # ---- starting points: (batch, n_starts, n_params)
+    # ---- starting points: (batch, n_starts, n_params) and pitch windows
     if s.init == "random":
         base = patch.sample(batch, generator=gen, dtype=torch.float64)
     else:
         base = _default_u(patch, batch)
     f0_init = torch.full((batch,), float("nan"), dtype=torch.float64)
+    f0_an = f0_init
     starts = [base]
+    centres = [torch.full((batch,), float("nan"), dtype=torch.float64)]
+    yin_start = 0
     if s.init == "yin" and pidx is not None and prange is not None:
-        f0_init = estimate_f0(target.detach().to(torch.float64), sr)
-        starts = []
-        for mult in s.octave_starts:
+        x64 = target.detach().cpu().to(torch.float64)
+        f0_init = estimate_f0(x64, patch.sample_rate)
+        f0_an = f0_init
+        if s.octave_check_db is not None:
+            f0_an = correct_octave(x64, f0_init, sample_rate=patch.sample_rate,
+                                   threshold_db=s.octave_check_db, fmin_hz=prange.min,
+                                   fmax_hz=prange.max)
+        starts, centres = [], []
+        default_f0 = torch.tensor(prange.default_value, dtype=torch.float64)
+        for j, mult in enumerate(s.octave_starts):
             u = base.clone()
-            f0 = torch.where(torch.isnan(f0_init), torch.tensor(prange.default_value,
-                                                                dtype=torch.float64),
-                             f0_init * mult)
+            f0 = torch.where(torch.isnan(f0_an), default_f0, f0_an * mult)
             f0 = f0.clamp(prange.min * 1.01, prange.max / 1.01)
             u[:, pidx] = prange.normalise(f0)
             starts.append(u)
+            centres.append(torch.where(torch.isnan(f0_an), f0_an, f0))
+            if mult == 1.0:
+                yin_start = j
     if init_u is not None:
-        starts.append(init_u.detach().to(torch.float64).reshape(batch, -1))
-    u0 = torch.stack(starts, 1).clamp(1e-4, 1 - 1e-4)  # (batch, S, P)
+        u_m = init_u.detach().cpu().to(torch.float64).reshape(batch, -1).clamp(0.0, 1.0)
+        starts.append(u_m)
+        centres.append(prange.denormalise(u_m[:, pidx]) if pidx is not None and prange
+                       is not None else torch.full((batch,), float("nan"), dtype=torch.float64))
+    u0 = torch.stack(starts, 1)  # (batch, S, P)
     n_starts = u0.shape[1]
+    lo0 = torch.zeros_like(u0)
+    hi0 = torch.ones_like(u0)
+    if pidx is not None and prange is not None and s.init == "yin":
+        for j, c in enumerate(centres):
+            lo0[:, j, pidx], hi0[:, j, pidx] = _pitch_bounds(prange, c, s.pitch_window_cents)
+    dev = target.device
+    lo0, hi0, u0 = lo0.to(dev), hi0.to(dev), u0.to(dev)
 
     def synth(u: Tensor) -> Tensor:
         y = patch(u, n_samples=n, note_s=note_s,
@@ -336,82 +534,145 @@ def fit_patch(
     def loss_of(u: Tensor, tgt: Tensor, spec_w: float) -> Tensor:
         if s.loss == "mrstft":
             return _mrstft_only(synth(u), tgt)
-        if pidx is None or not u.requires_grad:
-            return matching_loss(synth(u), tgt, sample_rate=sr, pitch_weight=s.pitch_weight,
-                                 spec_weight=spec_w)
+        if pidx is None or not u.requires_grad or spec_w == 0.0:
+            return matching_loss(synth(u), tgt, sample_rate=patch.sample_rate,
+                                 pitch_weight=s.pitch_weight, spec_weight=spec_w)
         # pitch-gated: the note frequency gets its gradient from the pitch term only
         u_gated = torch.cat([u[:, :pidx], u[:, pidx:pidx + 1].detach(), u[:, pidx + 1:]], -1)
-        return (matching_loss(synth(u), tgt, sample_rate=sr, pitch_weight=s.pitch_weight,
-                              spec_weight=0.0)
-                + matching_loss(synth(u_gated), tgt, sample_rate=sr, pitch_weight=0.0,
-                                spec_weight=spec_w))
+        return (matching_loss(synth(u), tgt, sample_rate=patch.sample_rate,
+                              pitch_weight=s.pitch_weight, spec_weight=0.0)
+                + matching_loss(synth(u_gated), tgt, sample_rate=patch.sample_rate,
+                                pitch_weight=0.0, spec_weight=spec_w))
 
-    def run(
-        z: Tensor, tgt: Tensor, steps: int, stage: str, ramp: bool
-    ) -> tuple[Tensor, list[float]]:
+    ckpt_common: dict[str, Any] = {"digest": digest, "f0_init": f0_init}
+
+    def save(payload: dict[str, Any]) -> None:
+        if ckpt is None:
+            return
+        import io as _io
+
+        from diffdsp.io import atomic_write_bytes
+
+        buf = _io.BytesIO()
+        torch.save({**ckpt_common, **payload}, buf)
+        atomic_write_bytes(ckpt, buf.getvalue())
+
+    def run(z: Tensor, lo: Tensor, hi: Tensor, tgt: Tensor, steps: int, stage: str,
+            ramp: bool, extra: dict[str, Any]) -> tuple[Tensor, list[float]]:
         z = z.clone().requires_grad_(True)
-        lr_scale = torch.ones(z.shape[-1], dtype=z.dtype)
+        lr_scale = torch.ones(z.shape[-1], dtype=z.dtype, device=z.device)
         if pidx is not None:
             lr_scale[pidx] = s.f0_lr_scale
-        opt = torch.optim.Adam([z], lr=s.lr)
-        best = torch.full((z.shape[0],), math.inf, dtype=torch.float64)
+        lr0 = s.lr if ramp else s.start_lr
+        opt = torch.optim.Adam([z], lr=lr0)
+        best = torch.full((z.shape[0],), math.inf, dtype=torch.float64, device=z.device)
         best_z = z.detach().clone()
         hist: list[float] = []
-        for k in range(steps):
-            frac = k / max(1, steps - 1)
-            lr_k = s.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
-            for g in opt.param_groups:
-                g["lr"] = lr_k
-            if ramp:
-                w = s.spec_weight_start + (s.spec_weight - s.spec_weight_start) * min(
-                    1.0, frac / max(s.spec_ramp, 1e-9))
-            else:
-                w = s.spec_weight_start
-            opt.zero_grad(set_to_none=True)
-            per = loss_of(torch.sigmoid(z).to(dtype), tgt, w)
-            total = per.sum()
-            total.backward()
+        k0 = 0
+        if state is not None and state.get("stage") == stage:
             with torch.no_grad():
-                if z.grad is not None:
-                    z.grad.mul_(lr_scale)
-                    z.grad.nan_to_num_(0.0, 0.0, 0.0)
-                # keep the best state per item, judged at the final weight in the last part
-                if not ramp or frac >= s.spec_ramp:
-                    better = per.detach().to(torch.float64) < best
-                    best = torch.where(better, per.detach().to(torch.float64), best)
-                    best_z[better] = z.detach()[better]
-            opt.step()
-            hist.append(float(total.detach()) / z.shape[0])
-            if progress is not None:
-                progress(stage, k + 1, steps, hist[-1])
+                z.copy_(state["z"].to(z))
+            opt.load_state_dict(state["optimizer"])
+            best = state["best"].to(best)
+            best_z = state["best_z"].to(best_z)
+            hist = list(state["hist"])
+            k0 = int(state["step"])
+
+        def snapshot(k: int) -> dict[str, Any]:
+            return {"stage": stage, "step": k, "z": z.detach().cpu().clone(),
+                    "optimizer": copy.deepcopy(opt.state_dict()), "best": best.cpu().clone(),
+                    "best_z": best_z.cpu().clone(), "hist": list(hist), **extra}
+
+        snap: dict[str, Any] | None = None
+        k = k0
+        try:
+            for k in range(k0, steps):
+                snap = snapshot(k) if ckpt is not None else None
+                if snap is not None and k % checkpoint_every == 0 and not (
+                        state is not None and k == k0 and k0 > 0):
+                    save(snap)
+                frac = k / max(1, steps - 1)
+                lr_k = lr0 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+                for g in opt.param_groups:
+                    g["lr"] = lr_k
+                if ramp:
+                    w = s.spec_weight_start + (s.spec_weight - s.spec_weight_start) * min(
+                        1.0, frac / max(s.spec_ramp, 1e-9))
+                else:
+                    w = s.start_spec_weight
+                opt.zero_grad(set_to_none=True)
+                per = loss_of(_bounded(z, lo, hi).to(dtype), tgt, w)
+                total = per.sum()
+                total.backward()
+                with torch.no_grad():
+                    if z.grad is not None:
+                        z.grad.mul_(lr_scale)
+                        z.grad.nan_to_num_(0.0, 0.0, 0.0)
+                    # keep the best state per item, judged at the final weight in the last part
+                    if not ramp or frac >= s.spec_ramp:
+                        lv = per.detach().to(torch.float64)
+                        better = lv < best
+                        best = torch.where(better, lv, best)
+                        best_z[better] = z.detach()[better]
+                opt.step()
+                hist.append(float(total.detach()) / z.shape[0])
+                if progress is not None:
+                    progress(stage, k + 1, steps, hist[-1])
+        except KeyboardInterrupt:
+            if snap is not None:
+                save(snap)
+            raise
         with torch.no_grad():
-            last = loss_of(torch.sigmoid(z).to(dtype), tgt,
-                           s.spec_weight if ramp else s.spec_weight_start).to(torch.float64)
+            last = loss_of(_bounded(z, lo, hi).to(dtype), tgt,
+                           s.spec_weight if ramp else s.start_spec_weight).to(torch.float64)
             better = last < best
             best_z[better] = z.detach()[better]
         return best_z, hist
 
-    z0 = torch.logit(u0.reshape(batch * n_starts, -1))
-    tgt_rep = target.repeat_interleave(n_starts, 0)
-    if n_starts > 1 and s.start_steps > 0:
-        z_s, _ = run(z0, tgt_rep, s.start_steps, "multi-start", ramp=False)
+    lo_s = lo0.reshape(batch * n_starts, -1)
+    hi_s = hi0.reshape(batch * n_starts, -1)
+    start_losses: Tensor | None = None
+    if state is not None and state.get("stage") in ("refine", "done"):
+        z1 = state["z1"].to(dev)
+        lo1, hi1 = state["lo1"].to(dev), state["hi1"].to(dev)
+        start_losses = state.get("start_losses")
+    elif n_starts > 1 and s.start_steps > 0:
+        z0 = _unbounded(u0.reshape(batch * n_starts, -1), lo_s, hi_s)
+        tgt_rep = target.repeat_interleave(n_starts, 0)
+        z_s, _ = run(z0, lo_s, hi_s, tgt_rep, s.start_steps, "multi-start", ramp=False,
+                     extra={})
         with torch.no_grad():
-            per = loss_of(torch.sigmoid(z_s).to(dtype), tgt_rep, s.spec_weight_start)
-        choice = per.reshape(batch, n_starts).argmin(-1)
-        z1 = z_s.reshape(batch, n_starts, -1)[torch.arange(batch), choice]
+            per = loss_of(_bounded(z_s, lo_s, hi_s).to(dtype), tgt_rep, s.start_spec_weight)
+        start_losses = per.detach().to(torch.float64).reshape(batch, n_starts).cpu()
+        penalty = torch.full((n_starts,), 1.0 + s.octave_margin, dtype=torch.float64)
+        penalty[yin_start] = 1.0
+        choice = (start_losses * penalty).argmin(-1).to(dev)
+        ar = torch.arange(batch, device=dev)
+        z1 = z_s.reshape(batch, n_starts, -1)[ar, choice]
+        lo1, hi1 = lo0[ar, choice], hi0[ar, choice]
     else:
-        choice = torch.zeros(batch, dtype=torch.long)
-        z1 = z0.reshape(batch, n_starts, -1)[:, 0]
+        z1 = _unbounded(u0[:, 0], lo0[:, 0], hi0[:, 0])
+        lo1, hi1 = lo0[:, 0], hi0[:, 0]
     start_f0 = torch.full((batch,), float("nan"), dtype=torch.float64)
     if pidx is not None and prange is not None:
-        start_f0 = prange.denormalise(torch.sigmoid(z1[:, pidx]).to(torch.float64))
-    z_f, hist = run(z1, target, s.steps, "refine", ramp=True)
-    u = torch.sigmoid(z_f).to(dtype)
+        start_f0 = prange.denormalise(
+            _bounded(z1, lo1, hi1)[:, pidx].detach().cpu().to(torch.float64))
+    stage2 = {"z1": z1.detach().cpu(), "lo1": lo1.cpu(), "hi1": hi1.cpu(),
+              "start_losses": start_losses}
+    if state is not None and state.get("stage") == "done":
+        z_f = state["z_f"].to(dev)
+        hist = list(state["hist"])
+    else:
+        z_f, hist = run(z1, lo1, hi1, target, s.steps, "refine", ramp=True, extra=stage2)
+        save({"stage": "done", "z_f": z_f.detach().cpu(), "hist": hist, **stage2})
+    u = _bounded(z_f, lo1, hi1).to(dtype)
     with torch.no_grad():
         final = loss_of(u, target, s.spec_weight)
     return MatchFit(u=u.detach(), params={k: v.detach() for k, v in patch.denormalise(u).items()},
-                    loss=final.detach(), f0_init_hz=f0_init, start_f0_hz=start_f0, losses=hist,
-                    seconds=time.perf_counter() - t0, steps=s.steps)
+                    loss=final.detach(), f0_init_hz=f0_init, f0_analysis_hz=f0_an,
+                    start_f0_hz=start_f0,
+                    start_losses=start_losses, losses=hist,
+                    seconds=time.perf_counter() - t0, steps=s.steps, resumed=state is not None)
 
 
 def load_patch(spec: str | PathLike, sample_rate: int = 44100) -> tuple[Patch, dict[str, float]]:
@@ -447,9 +708,15 @@ def match(
     model: PathLike | None = None,
     analysis_rate: int = 22050,
     max_seconds: float = 4.0,
+    resume: bool = False,
+    checkpoint_every: int = 25,
     progress: Progress | None = None,
 ) -> TaskResult:
     """Match a target sound with a patch; write ``match.wav``, ``patch.json``, plots, results.
+
+    The optimisation state is saved to ``out_dir/checkpoint.pt`` every ``checkpoint_every``
+    steps, at the end and on Ctrl-C; ``resume=True`` continues from it (same options and seed:
+    the same result as an uninterrupted run).
 
     Args:
         target_path: audio file (mixed to mono; cut to ``max_seconds``).
@@ -461,6 +728,8 @@ def match(
         model: checkpoint of a learned matcher (``diffdsp train match``) used as an extra start.
         analysis_rate: sample rate of the optimisation in Hz.
         max_seconds: longest target excerpt used.
+        resume: continue from ``out_dir/checkpoint.pt`` when it exists.
+        checkpoint_every: optimisation steps between checkpoints.
         progress: progress callback.
 
     Returns:
@@ -495,7 +764,8 @@ def match(
         init_u = predict_params(model, xa[None], analysis_rate, work_patch)
     work_patch = work_patch.to(dev)
     fitted = fit_patch(xa[None].to(dev), work_patch, settings=settings, init_u=init_u,
-                       seed=seed, progress=progress)
+                       seed=seed, progress=progress, checkpoint_path=out / "checkpoint.pt",
+                       checkpoint_every=checkpoint_every, resume=resume)
     params = {k: float(v[0]) for k, v in fitted.params.items()}
     # render at the input's rate and length
     out_patch = _at_rate(work_patch, sr_in)
@@ -530,7 +800,8 @@ def match(
     spectrograms(out / "spectrograms.png", {"target": xa, "match": ya}, analysis_rate,
                  title="target vs match")
     loss_curve(out / "loss.png", fitted.losses)
-    files = ["match.wav", "patch.json", "spectrograms.png", "loss.png", "report.html"]
+    files = ["match.wav", "patch.json", "spectrograms.png", "loss.png", "report.html",
+             "checkpoint.pt"]
     section = Section(
         title="Sound matching",
         text=f"Patch '{work_patch.name}' fitted to the target: YIN pitch initialisation, "
@@ -548,7 +819,8 @@ def match(
                   "model": str(model) if model is not None else None},
         metrics_before=before, metrics_after=after,
         fit={"steps": fitted.steps, "seconds": round(fitted.seconds, 3),
-             "final_loss": float(fitted.loss[0]), "converged": True},
+             "final_loss": float(fitted.loss[0]), "converged": True,
+             "resumed": fitted.resumed},
         seed=seed, files=files, extra={"params": params})
     return TaskResult(task="match", out_dir=out, result=result,
                       files=sorted({*files, "result.json"}), sections=[section])
