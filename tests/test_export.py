@@ -292,3 +292,7 @@ def test_bad_artefacts_exit_2_one_line(tmp_path: Path) -> None:
                        match="format")
     assert_usage_error(["export", good, "--out", good], [good])  # output onto the input
     assert not out.exists()  # refused runs create nothing
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    assert_usage_error(["export", good, "--out", blocker], [good, blocker], match="not a folder")
+    assert_usage_error(["export", good, "--out", "/proc/diffdsp/out"], [good])
