@@ -36,13 +36,19 @@ from diffdsp.synth.presets import get_preset
 
 def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
     """Median process CPU time (all threads) of ``fn()`` in ms, after one warm-up call."""
+    return cpu_wall_ms(fn, repeats)[0]
+
+
+def cpu_wall_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Medians of process CPU time (all threads) and of wall time of ``fn()`` in ms."""
     fn()
-    times = []
+    cpu, wall = [], []
     for _ in range(max(1, repeats)):
-        c0 = time.process_time()
+        c0, w0 = time.process_time(), time.perf_counter()
         fn()
-        times.append((time.process_time() - c0) * 1e3)
-    return statistics.median(times)
+        cpu.append((time.process_time() - c0) * 1e3)
+        wall.append((time.perf_counter() - w0) * 1e3)
+    return statistics.median(cpu), statistics.median(wall)
 
 
 def _torchsynth_voice(batch: int, seconds: float, sr: int) -> Callable[[], object] | None:
@@ -80,13 +86,27 @@ def main() -> None:
             return voice(u, n_samples=n, generator=torch.Generator().manual_seed(1))
 
     rows: list[Row] = []
-    ours_ms = cpu_ms(ours, args.repeats)
     audio_s = batch * seconds
     peer = _torchsynth_voice(batch, seconds, sr)
-    peer_ms = cpu_ms(peer, args.repeats) if peer is not None else None
-    note = f"ours {audio_s / (ours_ms / 1e3):.0f} s/s"
+    # interleave the two sides so that both see the same machine load
+    ours_cpu, ours_wall, peer_cpu, peer_wall = [], [], [], []
+    for _ in range(max(1, args.repeats)):
+        c, w = cpu_wall_ms(ours, 1)
+        ours_cpu.append(c)
+        ours_wall.append(w)
+        if peer is not None:
+            c, w = cpu_wall_ms(peer, 1)
+            peer_cpu.append(c)
+            peer_wall.append(w)
+    ours_ms = statistics.median(ours_cpu)
+    peer_ms = statistics.median(peer_cpu) if peer_cpu else None
+    ow = statistics.median(ours_wall)
+    note = (f"ours {audio_s / (ours_ms / 1e3):.0f} s/s per CPU-s, {audio_s / (ow / 1e3):.0f} s/s "
+            f"wall")
     if peer_ms is not None:
-        note += f", torchsynth {audio_s / (peer_ms / 1e3):.0f} s/s"
+        pw = statistics.median(peer_wall)
+        note += (f"; torchsynth {audio_s / (peer_ms / 1e3):.0f} s/s per CPU-s, "
+                 f"{audio_s / (pw / 1e3):.0f} s/s wall (wall ratio {pw / ow:.2f})")
     rows.append(Row(f"voice render ({batch}, {n}) no grad", ours_ms, "torchsynth Voice",
                     peer_ms, ">= 2x", note))
 

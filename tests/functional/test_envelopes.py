@@ -9,6 +9,7 @@ import torch
 
 from diffdsp._validation import InputError
 from diffdsp.functional import envelopes as E
+from diffdsp.functional import oscillators as O
 from tests.helpers import REF_TOL, assert_close, assert_finite, gradcheck64
 
 
@@ -103,3 +104,38 @@ def test_lfo_depth_gradient_and_tremolo_ring_am_mix() -> None:
     assert_close(E.vca(x, 0.5), 0.5 * x, REF_TOL[torch.float32])
     with pytest.raises(InputError):
         E.mix([])
+
+
+@pytest.mark.skipif(not O._HAVE_NUMBA, reason="numba not installed")
+def test_compiled_adsr_and_lfo_match_torch_path() -> None:
+    g = torch.Generator().manual_seed(0)
+    d = torch.float64
+    ps = [torch.rand(6, generator=g, dtype=d) * 0.01 for _ in range(5)] + [
+        torch.rand(6, generator=g, dtype=d) + 0.5]
+    ps[2] = ps[2] * 100  # sustain in [0, 1]
+    ps[0][0] = 0.0  # attack on the half-sample floor
+    ps[4][1] = 0.004  # note-off exactly on a sample (gradient split as torch.minimum does)
+    ps = [p.requires_grad_(True) for p in ps]
+
+    def run() -> torch.Tensor:
+        return E.adsr(attack_s=ps[0], decay_s=ps[1], sustain=ps[2], release_s=ps[3],
+                      note_s=ps[4], peak=ps[5], sample_rate=8000, n_samples=200)
+
+    old = O._backend
+    try:
+        outs, grads = [], []
+        for backend in ("auto", "torch"):
+            O._backend = backend
+            y = run()
+            outs.append(y)
+            grads.append(torch.autograd.grad(y.pow(2).sum(), ps))
+            for shape in E.LFO_SHAPES[:4]:
+                rate = torch.tensor([3.0, 7.0], dtype=d)
+                outs.append(E.lfo(rate, sample_rate=1000, n_samples=500, shape=shape,
+                                  depth=torch.tensor([0.5, 1.0], dtype=d)))
+    finally:
+        O._backend = old
+    for a, b in zip(outs[:5], outs[5:], strict=True):
+        assert_close(a, b, type(REF_TOL[d])(1e-12, 1e-12))
+    for a, b in zip(*grads, strict=True):
+        assert_close(a, b, type(REF_TOL[d])(1e-9, 1e-9))

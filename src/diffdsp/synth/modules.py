@@ -135,6 +135,13 @@ def _col(p: Tensor) -> Tensor:
     return p.unsqueeze(-1)
 
 
+def _scale_(x: Tensor, gain: Tensor) -> Tensor:
+    """``x * gain`` written into ``x`` (a buffer the caller owns) when the shapes allow it."""
+    if x.shape == torch.broadcast_shapes(x.shape, gain.shape):
+        return x.mul_(gain)
+    return x * gain
+
+
 class Note(SynthModule):
     """The played note: outputs its fundamental ``f0_hz`` as a ``(batch, 1)`` pitch signal."""
 
@@ -207,7 +214,11 @@ class VCO(SynthModule):
         freq = inputs["freq"] * _col(params["ratio"]) * torch.exp2(
             _col(params["detune_cents"]) / 1200.0)
         if self.pitch_mod and "pitch" in inputs:
-            freq = freq * torch.exp2(_col(params["pitch_depth_st"]) * inputs["pitch"] / 12.0)
+            mod = torch.exp2(inputs["pitch"] * (_col(params["pitch_depth_st"]) / 12.0))
+            # exp2 saves its output for the backward pass: scale in place only without a graph
+            in_place = not mod.requires_grad and mod.shape == torch.broadcast_shapes(
+                mod.shape, freq.shape)
+            freq = mod.mul_(freq) if in_place else freq * mod
         n = ctx.n_samples
         const = freq.shape[-1] == 1
         f = freq[..., 0] if const else freq.expand(ctx.batch, n)
@@ -289,10 +300,10 @@ class VCA(SynthModule):
 
     def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
                 ctx: RenderContext) -> Tensor:
-        out = inputs["in"] * _col(params["level"])
-        if "gain" in inputs:
-            out = out * inputs["gain"]
-        return out
+        if "gain" not in inputs:
+            return inputs["in"] * _col(params["level"])
+        out = inputs["in"] * inputs["gain"]
+        return _scale_(out, _col(params["level"]))
 
 
 class Mixer(SynthModule):
@@ -323,8 +334,13 @@ class Mixer(SynthModule):
         for i in range(self.n_inputs):
             key = f"in{i}"
             if key in inputs:
-                term = inputs[key] * _col(params[f"gain{i}"])
-                out = term if out is None else out + term
+                x, g = inputs[key], _col(params[f"gain{i}"])
+                if out is None:
+                    out = x * g
+                elif out.shape == torch.broadcast_shapes(out.shape, x.shape, g.shape):
+                    out = out.addcmul_(x, g)  # accumulate into our own buffer
+                else:
+                    out = out + x * g
         if out is None:
             return torch.zeros(ctx.batch, ctx.n_samples, dtype=ctx.dtype, device=ctx.device)
         return out
@@ -386,7 +402,7 @@ class Noise(SynthModule):
                 ctx: RenderContext) -> Tensor:
         w = O.white_noise((ctx.batch, ctx.n_samples), generator=ctx.generator, dtype=ctx.dtype,
                           device=ctx.device)
-        return w * _col(params["level"])
+        return _scale_(w, _col(params["level"]))
 
 
 class Tremolo(SynthModule):
