@@ -284,6 +284,11 @@ def test_bad_artefacts_exit_2_one_line(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text(json.dumps(broken))
     assert_usage_error(["export", tmp_path / "broken.json", "--out", out],
                        [tmp_path / "broken.json"], match="FDN")
+    nan = json.loads(good.read_text())
+    nan["input_gains"][1] = nan["raw_parameters"]["input_gains"][1] = float("nan")
+    (tmp_path / "nan.json").write_text(json.dumps(nan))  # Python's json writes NaN
+    assert_usage_error(["export", tmp_path / "nan.json", "--out", out], [tmp_path / "nan.json"],
+                       match="non-finite")
     (tmp_path / "empty_dir").mkdir()
     assert_usage_error(["export", tmp_path / "empty_dir", "--out", out], match="no artefact")
     _alignment_filter(tmp_path / "good")  # now two artefacts in one folder

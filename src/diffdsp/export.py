@@ -207,10 +207,7 @@ def export_fdn(data: Mapping[str, Any]) -> dict[str, Any]:
     """
     from diffdsp.lti.fdn import FDN
 
-    try:
-        fdn = FDN.from_dict({**data, "dtype": "float64"})
-    except InputError as exc:
-        raise _bad("FDN", exc) from None
+    fdn = FDN.from_dict({**data, "dtype": "float64"})  # InputError names the bad field
     m = fdn.delays.samples.detach()
     if not torch.equal(m, torch.round(m)):
         raise InputError(f"the FDN has fractional delays {m.tolist()}; an engine needs integer "
@@ -533,9 +530,18 @@ def export_artefact(path: _PathLike) -> dict[str, Any]:
         doc = export_style(data, settings if isinstance(settings, dict) else None)
     else:
         doc = export_patch(data)
+    bad = [k for k, v in _flatten_numeric(doc).items() if not _all_finite(v)]
+    if bad:
+        raise InputError(f"{file}: the artefact holds non-finite values (in {', '.join(bad)})")
     doc["source"] = {"file": file.name,
                      "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
     return doc
+
+
+def _all_finite(value: Any) -> bool:
+    import numpy as np
+
+    return bool(np.isfinite(np.asarray(value, dtype=np.float64)).all())
 
 
 def _flatten_numeric(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
