@@ -536,7 +536,7 @@ def export(
     formats: Annotated[str, typer.Option(
         "--format", help="Comma-separated: json (always written), npz, c (C header).")] = "json",
     quiet: QuietOpt = False,
-    json_out: JsonOpt = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print export.json to stdout.")] = False,
 ) -> None:
     """Export fitted parameters as plain data for a real-time engine; write DIR/export.json."""
     from diffdsp import export as export_mod
