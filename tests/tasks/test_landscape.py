@@ -233,4 +233,4 @@ def test_eval_landscapes_quick() -> None:
     proc = subprocess.run([sys.executable, str(root / "evals" / "landscapes.py"), "--quick"],
                           cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("FIGURE ") == 5
+    assert proc.stdout.count("FIGURE ") == 6

@@ -15,7 +15,14 @@ Recipes (``task``):
   ``esr``. With ``perturbations = K > 0`` each landscape is also computed under K random orthogonal
   feedback matrices (the tutorial: 25) and the median / quartiles over them are reported. The
   target is the FDN's own response at the truth (``"target": "fdn"``) or Gaussian noise shaped to
-  its octave-band energy envelopes (``"target": "noise"``, the tutorial's second case).
+  its third-octave energy envelopes (``"target": "noise"``, the tutorial's second case).
+  ``"attenuation": "shelf"`` replaces the low-pass by the tutorial's filter (FLAMO's
+  ``parallelFirstOrderShelving``: a first-order shelf from the T60 at DC to a fixed
+  ``"t60_nyquist_s"``, default 0.5 s, with the crossover ``cutoff_hz``). ``"preset":
+  "tutorial"`` reproduces the tutorial's whole setup: 48 kHz, 4 s, N = 6 lines with its delays
+  (997-2099 samples), +-1 input and +-1/N output gains, the shelf, T60 at DC 0.25-3.75 s
+  (linear, truth 2 s) x crossover 1.6-16 kHz (log, truth 10 kHz), a shaped-noise target,
+  third-octave EDC and MSS with FFT sizes 128-4096 (its keys can still be overridden).
 - ``match``: DiffMoog Fig. 7: an FM operator (sine carrier ``freq_hz``, sine modulator at
   ``ratio`` times the carrier, modulation ``index``), or a band-limited ``square``/``saw``/``sine``
   (``"waveform"``); losses ``mss`` (DDSP multi-scale), ``mel``, ``wasserstein_time``,
