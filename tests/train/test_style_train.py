@@ -226,3 +226,17 @@ def test_ddp_two_process_gloo_and_proxy_strategy(tmp_path: Path) -> None:
     assert ctrl.config.strategy == "full_hybrid" and ctrl.model.fx.proxy is not None
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["fit"]["steps"] == 2 and result["proxy"]["steps"] == 3
+
+
+@pytest.mark.slow
+def test_eval_quick() -> None:
+    """evals/style_learned.py --quick runs end to end (autodiff and the proxy path)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "evals" / "style_learned.py"), "--quick", "--threads", "1",
+         "--strategies", "autodiff,proxy"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "FIGURE style_learned_autodiff_mrstft" in proc.stdout
+    assert "FIGURE style_learned_proxy_loudness_error_lu" in proc.stdout
+    assert "held-out imitation error" in proc.stdout

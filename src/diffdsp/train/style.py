@@ -206,12 +206,17 @@ def synthetic_speech(n_samples: int, sample_rate: int, generator: torch.Generato
             noisy[pos:stop] = 1.0
         pos = stop + int(float(uni(0.02, 0.15)) * sample_rate)
     n_harm = int(min(60, 0.45 * sample_rate / 95))
-    k = torch.arange(1, n_harm + 1, dtype=torch.float64)
-    hk = f0[:, None] * k  # (T, K)
-    bw = torch.tensor([80.0, 120.0, 160.0], dtype=torch.float64)
-    amp = (1.0 / (1.0 + ((hk[..., None] - formants[:, None, :]) / bw) ** 2)).sum(-1)
+    k = torch.arange(1, n_harm + 1, dtype=torch.float32)
+    # harmonic amplitudes at a control rate of 64 samples, linearly interpolated
+    ctrl = slice(None, None, 64)
+    hk = f0[ctrl, None].float() * k  # (frames, K)
+    bw = torch.tensor([80.0, 120.0, 160.0])
+    amp = (1.0 / (1.0 + ((hk[..., None] - formants[ctrl, None, :].float()) / bw) ** 2)).sum(-1)
     amp = amp / k.sqrt() * (hk < 0.45 * sample_rate)
-    voiced = (amp * torch.sin(phase[:, None] * k)).sum(-1)
+    amp = nn.functional.interpolate(amp.T[None], size=n_samples, mode="linear",
+                                    align_corners=False)[0].T  # (T, K)
+    wrapped = torch.remainder(phase, 2 * math.pi).float()
+    voiced = (amp * torch.sin(wrapped[:, None] * k)).sum(-1).double()
     white = torch.randn(n_samples, generator=g, dtype=torch.float64)
     hiss = torch.diff(white, prepend=white[:1]) * 0.3 * voiced.std()
     y = (voiced + noisy * hiss) * env
@@ -553,7 +558,7 @@ def pretrain_proxy(config: StyleConfig, *, seed: int = 0, data_dir: PathLike | N
     audio = _proxy_audio(config, 16, seed, data_dir)
     return train_proxy(dsp, audio, n_params=dsp.n_params, config=config.proxy_config(),
                        steps=max(1, config.proxy_steps), batch_size=4,
-                       n_samples=min(config.n_half, audio.shape[-1]), lr=config.proxy_lr,
+                       n_samples=min(config.n_half, 8192), lr=config.proxy_lr,
                        alpha=config.alpha, sample_params=sample, seed=seed,
                        time_budget_s=time_budget_s, progress=progress)
 
@@ -649,6 +654,7 @@ def train(
     config: StyleConfig | None = None,
     data_dir: PathLike | None = None,
     proxy_path: PathLike | None = None,
+    proxy: ProxyTCN | None = None,
     eval_pairs: int = 4,
     time_budget_s: float | None = None,
     progress: Any = None,
@@ -671,6 +677,8 @@ def train(
             speech- and music-like signals.
         proxy_path: a ``model.pt`` of an earlier proxy-strategy run whose proxy to reuse (else
             the proxy strategies pre-train one for ``config.proxy_steps`` steps).
+        proxy: a trained EQ + compressor proxy to use (Python callers; see
+            :func:`pretrain_proxy`), instead of ``proxy_path``.
         eval_pairs: held-out pairs measured after training (``result.json`` metrics; 0: none).
         time_budget_s: stop training after this many seconds.
         progress: ``progress(stage, step, total, loss)``.
@@ -693,13 +701,20 @@ def train(
     if device != "cpu":
         accelerator = "gpu" if device == "cuda" or torch.cuda.is_available() else "cpu"
     source_pool(cfg.sample_rate, split="train", data_dir=data_dir)  # check the data first
-    proxy: ProxyTCN | None = None
     proxy_info: dict[str, Any] | None = None
-    if grad in ("proxy", "half_hybrid", "full_hybrid") and proxy_path is not None:
+    if grad not in ("proxy", "half_hybrid", "full_hybrid"):
+        proxy = None
+    elif proxy is not None:
+        if proxy.n_params != 24:
+            raise InputError(f"the proxy must imitate the EQ + compressor (24 parameters), got "
+                             f"{proxy.n_params}")
+        proxy_info = {"config": asdict(proxy.config), "source": "given"}
+    elif proxy_path is not None:
         proxy = _load_ckpt(proxy_path)[2]
         if proxy is None:
             raise InputError(f"{proxy_path}: this style model has no neural proxy (trained with "
                              "a non-proxy strategy)")
+        proxy_info = {"config": asdict(proxy.config), "source": str(proxy_path)}
     out = prepare_out_dir(out_dir)
     t0 = time.perf_counter()
     if grad in ("proxy", "half_hybrid", "full_hybrid") and proxy is None:
