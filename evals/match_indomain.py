@@ -14,7 +14,7 @@ make the figures worse). Targets: 1 s at 16 kHz rendered from ``patch.sample`` w
 Usage::
 
     .venv/bin/python evals/match_indomain.py            # 100 targets (the reported figure)
-    .venv/bin/python evals/match_indomain.py --quick    # 4 targets, few steps (smoke)
+    .venv/bin/python evals/match_indomain.py --quick    # 2 short targets, few steps (smoke)
 
 Prints ``FIGURE`` lines; writes ``evals/results/match_indomain.json`` (full mode). Exit 1 in full
 mode when a bar is not met.
@@ -105,7 +105,7 @@ def run(n_targets: int, steps: int, start_steps: int, seed: int, sample_rate: in
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="4 targets, few steps (smoke)")
+    ap.add_argument("--quick", action="store_true", help="2 short targets, few steps (smoke)")
     ap.add_argument("--n", type=int, default=100, help="number of targets")
     ap.add_argument("--steps", type=int, default=100, help="refinement steps")
     ap.add_argument("--start-steps", type=int, default=30, help="steps of each multi-start")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quick:
-        res = run(4, 8, 3, args.seed, 16000, 0.25, 4)
+        res = run(2, 4, 2, args.seed, 16000, 0.25, 2)
     else:
         res = run(args.n, args.steps, args.start_steps, args.seed, 16000, 1.0, args.chunk)
     print(json.dumps(res, indent=2))
