@@ -64,6 +64,8 @@ __all__ = [
 #: Octave bands of the T60 error metric (T30, 250 Hz - 8 kHz).
 METRIC_BANDS_HZ = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
 _MIN_RIR_S = 0.05
+MAX_RIR_S = 20.0  # longer RIR files are refused (docs/limits.md)
+MAX_APPLY_S = 600.0  # reverb apply renders in one pass: longer inputs are refused
 
 
 # --------------------------------------------------------------------------- analysis
@@ -739,7 +741,7 @@ def fit(
     resolve_device(device)
     out = prepare_out_dir(out_dir, [rir_path])
     seed_all(seed)
-    audio, sr = load_audio(rir_path)
+    audio, sr = load_audio(rir_path, max_seconds=MAX_RIR_S)
     if audio.shape[0] > 1:
         if channel is None:
             raise InputError(f"{rir_path}: the RIR has {audio.shape[0]} channels; fit one at a "
@@ -901,7 +903,7 @@ def apply(fdn_json: str | Path, input_path: str | Path, out_dir: str | Path, *,
         raise InputError(f"wet must be in [0, 1], got {wet!r}")
     out = prepare_out_dir(out_dir, [fdn_json, input_path])
     fdn, data = _load_fdn(fdn_json)
-    x, sr = load_audio(input_path)
+    x, sr = load_audio(input_path, max_seconds=MAX_APPLY_S)
     fsr = fdn.grid.sample_rate
     xin = resample(x, sr, fsr) if sr != fsr else x
     pre = int(data.get("predelay_samples", 0))
