@@ -54,6 +54,8 @@ __all__ = [
     "render",
 ]
 
+MAX_TARGET_S = 30.0  # longer target files are refused (docs/limits.md)
+
 MRSTFT_FFT = (2048, 1024, 512, 256)
 
 
@@ -745,7 +747,11 @@ def match(
     inputs = [target_path] + ([model] if model is not None else [])
     out = prepare_out_dir(out_dir, inputs)
     seed_all(seed)
-    x, sr_in = load_audio(target_path)
+    x, sr_in = load_audio(target_path, max_seconds=MAX_TARGET_S)
+    notes = [f"{x.shape[0]} channels mixed to mono"] if x.shape[0] > 1 else []
+    if sr_in != analysis_rate:
+        notes.append(f"fitted at {analysis_rate} Hz (resampled from {sr_in} Hz); match.wav at "
+                     f"{sr_in} Hz")
     x = x.mean(0)
     n_in = x.shape[-1]
     if n_in < 2048:
@@ -821,7 +827,7 @@ def match(
         fit={"steps": fitted.steps, "seconds": round(fitted.seconds, 3),
              "final_loss": float(fitted.loss[0]), "converged": True,
              "resumed": fitted.resumed},
-        seed=seed, files=files, extra={"params": params})
+        seed=seed, files=files, extra={"params": params, "notes": notes})
     return TaskResult(task="match", out_dir=out, result=result,
                       files=sorted({*files, "result.json"}), sections=[section])
 
