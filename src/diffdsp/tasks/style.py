@@ -651,6 +651,8 @@ def transfer(
 #: Shortest input or reference (samples) that the style features can analyse: one STFT frame of
 #: the smallest size used (``_n_fft`` is at least 256).
 MIN_SAMPLES = 256
+MAX_INPUT_S = 60.0  # the fit runs on the whole input: longer inputs are refused
+MAX_REFERENCE_S = 600.0  # the reference is only analysed: up to 10 minutes
 
 
 def _prepare(x: Tensor, ref: Tensor, sr: int, sr_ref: int, *, input_name: str = "input",
@@ -755,8 +757,8 @@ def run(
             ) from None
     dev = resolve_device(device)
     # read and check both files before the output folder is created (a refused run touches nothing)
-    x, sr = load_audio(input_path)
-    ref, sr_ref = load_audio(reference_path)
+    x, sr = load_audio(input_path, max_seconds=MAX_INPUT_S)
+    ref, sr_ref = load_audio(reference_path, max_seconds=MAX_REFERENCE_S)
     x, ref, notes = _prepare(x, ref, sr, sr_ref, input_name=str(input_path),
                              reference_name=str(reference_path))
     out = prepare_out_dir(out_dir, [input_path, reference_path])
