@@ -90,6 +90,7 @@ INTERFERENCE_RESOLUTIONS = ((512, 50, 240), (1024, 120, 600), (2048, 240, 1200))
 
 F_MIN_HZ = 20.0
 F_MAX_HZ = 20000.0
+MAX_SECONDS = 60.0  # the fit runs on the whole files: longer dry/wet files are refused
 R_MAX = 0.9995
 #: Range of the Thiran fractional-delay section's delay, in samples.
 DELTA_MIN = 0.1
@@ -1206,8 +1207,8 @@ def run(
     resolve_device(device)
     out = prepare_out_dir(out_dir, [dry_path, wet_path])
     seed_all(seed)
-    dry, sr_d = load_audio(dry_path)
-    wet, sr_w = load_audio(wet_path)
+    dry, sr_d = load_audio(dry_path, max_seconds=MAX_SECONDS)
+    wet, sr_w = load_audio(wet_path, max_seconds=MAX_SECONDS)
     if sr_d != sr_w:
         raise InputError(
             f"sample rates must match: dry has {sr_d} Hz, wet has {sr_w} Hz (resample one first)"
