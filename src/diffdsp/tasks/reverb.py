@@ -3,10 +3,11 @@
 Pipeline (:func:`fit_rir` on tensors, :func:`fit` on files):
 
 1. **Analyse** the RIR: onset (first sample within 20 dB of the peak, minus 1 ms), direct-sound
-   gain, octave-band energy decay curves (zero-phase 6th-order Butterworth-shaped octave bands
-   applied in the frequency domain, noise floor estimated from the last 10 % of each band and
-   subtracted, integration truncated where the decay meets it), T60 per band from T30
-   (-5 to -35 dB, T20 when the dynamic range is short), normalised echo density and mixing time.
+   gain, octave-band energy decay curves (the bands of
+   :func:`diffdsp.functional.analysis.octave_filterbank`, noise floor estimated from the last
+   10 % of each band and subtracted, integration truncated where the decay meets it), T60 per
+   band from :func:`diffdsp.functional.analysis.t60_per_band` (T30, T20 when the dynamic range is
+   short), echo density profile and mixing time (:mod:`diffdsp.functional.analysis`).
 2. **Build** an FDN (default N = 8 co-prime delays of 8-40 ms, orthogonal matrix, cut-only GEQ
    attenuation per line from the measured T60s, a GEQ tone corrector on the reverberant output).
 3. **Colourless** stage: the lossless network's matrix and input/output gains are optimised for a
@@ -40,6 +41,7 @@ import torch
 from torch import Tensor
 
 from diffdsp._validation import InputError, check_int, check_sample_rate
+from diffdsp.functional.analysis import echo_density_profile, mixing_time_s
 from diffdsp.functional.fdn import fdn_transfer
 from diffdsp.lti.fdn import FDN, GEQAttenuation, build_fdn
 from diffdsp.lti.systems import octave_centers_hz
@@ -56,9 +58,12 @@ __all__ = [
     "demo",
     "fit",
     "fit_rir",
+    "log_flatness_loss",
+    "optimise_colourless",
     "render",
     "spectral_flatness",
     "synthetic_rir",
+    "t60_bands",
 ]
 
 #: Octave bands of the T60 error metric (T30, 250 Hz - 8 kHz).
@@ -73,23 +78,22 @@ MAX_APPLY_S = 600.0  # reverb apply renders in one pass: longer inputs are refus
 
 def _band_masks(n_fft: int, sample_rate: int, centers_hz: Sequence[float], *,
                 dtype: torch.dtype = torch.float64, device: torch.device | None = None) -> Tensor:
-    """Zero-phase octave-band magnitude masks ``(K, n_fft//2+1)`` (6th-order Butterworth shape)."""
-    f = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, dtype=torch.float64)
-    fc = torch.tensor(list(centers_hz), dtype=torch.float64).unsqueeze(-1)
-    q = 1.0 / (math.sqrt(2.0) - 1.0 / math.sqrt(2.0))
-    ff = f.clamp_min(1e-3)
-    x = q * (ff / fc - fc / ff)
-    mask = 1.0 / torch.sqrt(1.0 + x.pow(6))
-    mask[:, 0] = 0.0
-    return mask.to(dtype=dtype, device=device)
+    """Octave-band magnitudes ``(K, n_fft//2+1)`` on an rFFT grid: exactly those of
+    :func:`diffdsp.functional.analysis.octave_filterbank` (zero-phase 3rd-order Butterworth,
+    designed once per grid and cached there), for bands applied to a frequency-sampled response."""
+    from diffdsp.functional.analysis import _band_mags
+
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    return _band_mags(int(sample_rate), int(n_fft), tuple(float(c) for c in centers_hz), 1, 3,
+                      dtype, str(dev))
 
 
-def _band_signals(x: Tensor, masks: Tensor) -> Tensor:
-    """``(..., T)`` -> ``(..., K, T)`` band-filtered (zero phase, circular over 2T)."""
-    t = x.shape[-1]
-    n_fft = 2 * (masks.shape[-1] - 1)
-    spec = torch.fft.rfft(x, n=n_fft)
-    return torch.fft.irfft(spec.unsqueeze(-2) * masks.to(spec.real.dtype), n=n_fft)[..., :t]
+def _band_signals(x: Tensor, sample_rate: int, centers_hz: Sequence[float]) -> Tensor:
+    """``(..., T)`` -> ``(..., K, T)``: :func:`diffdsp.functional.analysis.octave_filterbank`."""
+    from diffdsp.functional.analysis import octave_filterbank
+
+    return octave_filterbank(x, sample_rate=sample_rate,
+                             center_frequencies_hz=[float(c) for c in centers_hz])
 
 
 def _nfft_for(t: int) -> int:
@@ -136,9 +140,7 @@ def band_edc_db(x: Tensor, sample_rate: int, centers_hz: Sequence[float], *,
         >>> edc.shape, int(valid[0])
         (torch.Size([1, 8000]), 8000)
     """
-    masks = _band_masks(_nfft_for(x.shape[-1]), sample_rate, centers_hz, dtype=x.dtype,
-                        device=x.device)
-    bands = _band_signals(x, masks)
+    bands = _band_signals(x, sample_rate, centers_hz)
     energy = bands * bands
     t = x.shape[-1]
     if denoise:
@@ -156,64 +158,42 @@ def band_edc_db(x: Tensor, sample_rate: int, centers_hz: Sequence[float], *,
     return 10.0 * torch.log10(edc.clamp_min(1e-30)), cut
 
 
-def _t60_from_edc(edc_db: Tensor, valid: Tensor, sample_rate: int) -> tuple[Tensor, list[str]]:
-    """T30 (T20 fallback) from EDCs ``(K, T)`` by least squares; returns T60 s and the method."""
-    out = []
-    methods = []
-    for k in range(edc_db.shape[0]):
-        e = edc_db[k, : int(valid[k])].to(torch.float64)
-        e = e - e[0]
-        t60 = float("nan")
-        used = "none"
-        for lo, hi, name in ((-5.0, -35.0, "T30"), (-5.0, -25.0, "T20"), (-5.0, -15.0, "T10")):
-            sel = (e <= lo) & (e >= hi)
-            if int(sel.sum()) >= 8 and float(e.min()) <= hi:
-                tt = torch.nonzero(sel).squeeze(-1).to(torch.float64) / sample_rate
-                yy = e[sel]
-                a = torch.stack([tt, torch.ones_like(tt)], -1)
-                sol = torch.linalg.lstsq(a, yy.unsqueeze(-1)).solution.squeeze(-1)
-                slope = float(sol[0])
-                if slope < 0:
-                    t60 = -60.0 / slope
-                    used = name
-                    break
-        out.append(t60)
-        methods.append(used)
-    return torch.tensor(out, dtype=torch.float64), methods
-
-
 def t60_bands(x: Tensor, sample_rate: int, centers_hz: Sequence[float] = METRIC_BANDS_HZ, *,
-              denoise: bool = True, cut: Tensor | None = None) -> Tensor:
-    """T60 (s) per octave band from T30 of the band EDC (NaN where it cannot be measured).
+              methods: Sequence[str] | None = None) -> tuple[list[float], list[str]]:
+    """T60 (s) per octave band and the method used: T30 from
+    :func:`diffdsp.functional.analysis.t60_per_band` (ISO 3382-1, Lundeby truncation and
+    compensation), T20 where the dynamic range is too short for T30, NaN where neither can be
+    measured. The task measures target and fit with this one estimator; ``methods`` (``"T30"``
+    or ``"T20"`` per band, e.g. the target's) forces the method of each band.
 
     Examples:
         >>> n = torch.arange(16000, dtype=torch.float64)
         >>> h = torch.randn(16000, generator=torch.Generator().manual_seed(0),
         ...                 dtype=torch.float64) * 10 ** (-3 * n / 16000 / 0.5)
-        >>> t = t60_bands(h, 16000, [1000.0], denoise=False)
-        >>> abs(float(t[0]) - 0.5) < 0.03
-        True
+        >>> t, how = t60_bands(h, 16000, [4000.0])
+        >>> abs(t[0] - 0.5) < 0.03, how
+        (True, ['T30'])
     """
-    edc, valid = band_edc_db(x, sample_rate, centers_hz, denoise=denoise, cut=cut)
-    return _t60_from_edc(edc, valid, sample_rate)[0]
+    from diffdsp.functional.analysis import t60_per_band
 
-
-def echo_density(x: Tensor, sample_rate: int, *, window_ms: float = 20.0) -> Tensor:
-    """Normalised echo density profile (Abel & Huang 2006), one value per sample ``(T,)``."""
-    win = max(3, int(window_ms * 1e-3 * sample_rate)) | 1
-    t = x.shape[-1]
-    w = torch.hann_window(win, periodic=False, dtype=x.dtype, device=x.device)
-    w = w / w.sum()
-    pad = win // 2
-
-    def smooth(v: Tensor) -> Tensor:  # centred windowed average, by FFT
-        n = 1 << math.ceil(math.log2(t + win))
-        out = torch.fft.irfft(torch.fft.rfft(v, n=n) * torch.fft.rfft(w, n=n), n=n)
-        return out[pad : pad + t]
-
-    std = smooth(x * x).clamp_min(1e-30).sqrt()
-    outside = (x.abs() > std).to(x.dtype)
-    return smooth(outside) / math.erfc(1.0 / math.sqrt(2.0))
+    kw: dict[str, Any] = dict(sample_rate=sample_rate, bands="octave",
+                              noise_handling="truncate",
+                              center_frequencies_hz=[float(c) for c in centers_hz])
+    h = x.detach().to(torch.float64)
+    t30 = t60_per_band(h, method="t30", **kw).tolist()
+    t20: list[float] | None = None
+    out, how = [], []
+    for k, v in enumerate(t30):
+        if math.isfinite(v) and (methods is None or methods[k] != "T20"):
+            out.append(float(v))
+            how.append("T30")
+            continue
+        if t20 is None:
+            t20 = t60_per_band(h, method="t20", **kw).tolist()
+        ok = math.isfinite(t20[k])
+        out.append(float(t20[k]) if ok else float("nan"))
+        how.append("T20" if ok else "none")
+    return out, how
 
 
 @dataclass
@@ -295,13 +275,13 @@ def analyse_rir(rir: Tensor, sample_rate: int,
     direct = float(rir[ipeak]) if ipeak - first < int(0.005 * sample_rate) else float(rir[first])
     clipped = float((rir.abs() >= 0.999 * peak).to(torch.float64).mean()) if peak >= 0.99 else 0.0
     h = rir[onset:]
-    edc, valid = band_edc_db(h, sample_rate, centers_hz, denoise=True)
-    t60, methods = _t60_from_edc(edc, valid, sample_rate)
-    ned = echo_density(h, sample_rate)
-    above = torch.nonzero(ned >= 1.0)
-    mix = float(above[0]) / sample_rate * 1000.0 if above.numel() else float("nan")
-    late = float(ned[int(0.05 * sample_rate):].mean()) if h.shape[-1] > 0.1 * sample_rate else \
-        float(ned.mean())
+    edc, _ = band_edc_db(h, sample_rate, centers_hz, denoise=True)
+    t60, methods = t60_bands(h, sample_rate, centers_hz)
+    hop = max(1, sample_rate // 1000)
+    ned = echo_density_profile(h, sample_rate=sample_rate, hop=hop)
+    mix = 1000.0 * float(mixing_time_s(h, sample_rate=sample_rate))
+    late = float(ned[int(0.05 * sample_rate) // hop:].mean()) if h.shape[-1] > 0.1 * \
+        sample_rate else float(ned.mean())
     return RIRAnalysis(
         sample_rate=sample_rate, onset_samples=onset, direct_gain=direct, peak_abs=peak,
         clipped_fraction=clipped, centers_hz=list(centers_hz), t60_s=[float(v) for v in t60],
@@ -335,40 +315,97 @@ def colourless_loss(h: Tensor, matrix: Tensor, *, sparsity_weight: float = 0.1) 
     return spectral_flatness_loss(h) + sparsity_weight * sparsity_loss(matrix)
 
 
-def _random_line_response(fdn: FDN, n_freqs: int, gen: torch.Generator, *,
-                          radius: float = 0.9999) -> Tensor:
-    """Line responses ``r^m_i e^{-j w m_i}`` at ``n_freqs`` random frequencies (``r`` just inside
-    the unit circle keeps the loss finite at the lossless network's poles)."""
-    dt = fdn.grid.dtype
-    w = torch.rand(n_freqs, generator=gen, dtype=torch.float64) * math.pi
+def _line_response_at(fdn: FDN, w: Tensor, log_gamma: float) -> Tensor:
+    """Line responses ``gamma^m_i e^{-j w m_i}`` at the angular frequencies ``w`` (rad/sample)."""
     m = fdn.delays.samples.detach().to(torch.float64)
     phase = torch.remainder(w.unsqueeze(-1) * m, 2 * math.pi)
-    cdt = torch.complex64 if dt == torch.float32 else torch.complex128
-    mag = torch.pow(radius, m).expand_as(phase)
+    cdt = torch.complex64 if fdn.grid.dtype == torch.float32 else torch.complex128
+    mag = torch.exp(log_gamma * m).expand_as(phase)
     return torch.polar(mag, -phase).to(cdt)
 
 
+#: Damping of the colourless objective: the gamma of a 2^17-point grid with 30 dB anti-aliasing
+#: decay (FLAMO's setting), i.e. the lossless network sampled just outside the unit circle.
+COLOURLESS_LOG_GAMMA = -30.0 / 20.0 * math.log(10.0) / 2**17
+
+
+def _step_frequencies(step: int, n_freqs: int, seed: int) -> Tensor:
+    """Stratified random frequencies of one step: ``(k + u) pi / K``, ``u`` drawn from
+    ``(seed, step)`` so that a resumed fit sees exactly the frequencies of an uninterrupted one."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    u = torch.rand(1, generator=gen, dtype=torch.float64)
+    return (torch.arange(n_freqs, dtype=torch.float64) + u) * (math.pi / n_freqs)
+
+
+def _ckpt_step(path: Path | None, resume: bool) -> int:
+    if not (resume and path is not None and path.is_file()):
+        return 0
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+    except Exception as exc:  # any unreadable file is a bad input
+        raise InputError(f"{path}: cannot read the checkpoint ({exc})") from None
+
+
+def log_flatness_loss(h: Tensor) -> Tensor:
+    """``-log`` spectral flatness of ``|H|^2``: ``log mean |H|^2 - mean log |H|^2`` (>= 0, 0 for a
+    flat response; scale-invariant).
+
+    Examples:
+        >>> round(float(log_flatness_loss(torch.ones(8, dtype=torch.complex64))), 6)
+        0.0
+    """
+    p = (h.real.square() + h.imag.square()).clamp_min(1e-20)
+    return torch.log(p.mean(-1)) - torch.log(p).mean(-1)
+
+
 def optimise_colourless(fdn: FDN, *, steps: int = 300, n_freqs: int = 2048, lr: float = 1e-2,
-                        sparsity_weight: float = 0.1, seed: int = 0,
-                        time_budget_s: float | None = None) -> dict[str, Any]:
+                        sparsity_weight: float = 0.1, objective: str = "mse", seed: int = 0,
+                        time_budget_s: float | None = None,
+                        progress: Progress | None = None,
+                        checkpoint_path: str | Path | None = None, checkpoint_every: int = 50,
+                        resume: bool = False) -> dict[str, Any]:
     """Colourless stage: fit matrix, input and output gains of the lossless network in place.
+
+    Objective ``"mse"`` (Dal Santo et al., DAFx 2023): ``mean (|H| - 1)^2`` over ``n_freqs``
+    stratified random frequencies per step (damped by :data:`COLOURLESS_LOG_GAMMA`), or
+    ``"log_flatness"``: :func:`log_flatness_loss` on the same frequencies (the spectral flatness
+    itself, scale-free); plus ``sparsity_weight`` x matrix sparsity (a larger weight keeps the
+    matrix denser at the price of flatness); Adam with a cosine schedule. ``checkpoint_path`` /
+    ``resume``: see :func:`diffdsp.optim.fit` (the frequencies depend only on ``seed`` and the
+    step, so a resumed fit equals an uninterrupted one).
 
     Returns ``{"steps", "seconds", "final_loss", "losses"}``.
     """
     from diffdsp.optim import fit as optim_fit
 
-    gen = torch.Generator().manual_seed(seed)
     params = [p for p in (*fdn.matrix.parameters(), fdn.input_gains, fdn.output_gains)
               if p.requires_grad]
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
+    counter = [_ckpt_step(ckpt, resume)]
 
     def loss_fn() -> Tensor:
-        g = _random_line_response(fdn, n_freqs, gen)
+        g = _line_response_at(fdn, _step_frequencies(counter[0], n_freqs, seed),
+                              COLOURLESS_LOG_GAMMA)
+        counter[0] += 1
         h = fdn_transfer(g, feedback_matrix=fdn.matrix.static_matrix(),
                          input_gains=fdn.input_gains, output_gains=fdn.output_gains)
+        if objective == "log_flatness":
+            from diffdsp.losses.acoustic import sparsity_loss
+
+            return log_flatness_loss(h) + sparsity_weight * sparsity_loss(
+                fdn.matrix.static_matrix())
         return colourless_loss(h, fdn.matrix.static_matrix(), sparsity_weight=sparsity_weight)
 
+    from diffdsp._validation import check_choice
+
+    check_choice(objective, "objective", ("mse", "log_flatness"))
+    cb = None
+    if progress is not None:
+        def cb(step: int, loss: float) -> None:
+            progress("colourless", step, steps, loss)
     res = optim_fit(params, loss_fn, steps=steps, lr=lr, optimizer="adam", schedule="cosine",
-                    time_budget_s=time_budget_s)
+                    time_budget_s=time_budget_s, progress=cb, checkpoint_path=ckpt,
+                    checkpoint_every=checkpoint_every, resume=resume)
     return {"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
             "losses": list(res.losses)}
 
@@ -409,6 +446,41 @@ def _fill_nan(values: list[float], fallback: float) -> list[float]:
     return out
 
 
+def _fit_digest(rir: Tensor, sample_rate: int, settings: dict[str, Any], seed: int) -> str:
+    """What a checkpoint must have been written for (RIR samples, rate, settings, seed)."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    h.update(rir.detach().cpu().to(torch.float64).contiguous().numpy().tobytes())
+    h.update(json.dumps({"sample_rate": sample_rate, "settings": settings, "seed": seed},
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _load_stage(ckpt: Path | None, digest: str) -> dict[str, Any] | None:
+    if ckpt is None or not ckpt.is_file():
+        return None
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    except Exception as exc:  # any unreadable file is a bad input
+        raise InputError(f"{ckpt}: cannot read the checkpoint ({exc})") from None
+    if not isinstance(state, dict) or state.get("digest") != digest:
+        raise InputError(f"{ckpt}: checkpoint written for another RIR, settings or seed; remove "
+                         "it or run without --resume")
+    return state
+
+
+def _save_stage(ckpt: Path, state: dict[str, Any]) -> None:
+    import io as _io
+
+    from diffdsp.io import atomic_write_bytes
+
+    buf = _io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(ckpt, buf.getvalue())
+
+
 def _render_full(fdn: FDN, predelay: int, length: int) -> Tensor:
     """Exact time-domain RIR of the fitted model: ``predelay`` zeros, then the FDN response."""
     n = max(1, length - predelay)
@@ -427,6 +499,9 @@ def fit_rir(
     time_budget_s: float | None = 60.0,
     seed: int = 0,
     progress: Progress | None = None,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 50,
+    resume: bool = False,
 ) -> ReverbFit:
     """Fit an FDN to a measured RIR (see the module docstring for the stages).
 
@@ -440,9 +515,20 @@ def fit_rir(
         time_budget_s: wall-time budget for the whole fit (the stages share it).
         seed: random seed (delays, matrix, gains, frequency sampling).
         progress: ``progress(stage, step, total, loss)``.
+        checkpoint_path: stage checkpoint (e.g. ``DIR/checkpoint.pt``); the optimiser state of
+            the colourless and decay stages goes next to it (``checkpoint.colourless.pt``,
+            ``checkpoint.decay.pt``), every ``checkpoint_every`` steps, at the end of a stage
+            and on Ctrl-C.
+        checkpoint_every: optimiser steps between checkpoints.
+        resume: continue from ``checkpoint_path`` when it exists (it must have been written for
+            the same RIR, settings and seed). Without a time budget a resumed fit ends with
+            exactly the parameters of an uninterrupted one.
 
     Returns:
         :class:`ReverbFit`.
+
+    Raises:
+        InputError: bad input, or a checkpoint written for another fit.
 
     Examples:
         >>> h = synthetic_rir(16000, seconds=0.5, t60_s=0.3, seed=1)
@@ -487,12 +573,35 @@ def fit_rir(
 
     losses: dict[str, list[float]] = {}
     fit_info: dict[str, Any] = {}
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
+    digest = _fit_digest(rir, sample_rate, {
+        "n_lines": n_lines, "steps": steps, "colourless_steps": colourless_steps,
+        "calibration_passes": calibration_passes, "time_budget_s": time_budget_s,
+        "checkpoint_every": checkpoint_every}, seed)
+    stage = _load_stage(ckpt, digest) if resume else None
+    colourless_done = stage is not None and stage["stage"] == "decay"
+    if stage is not None:
+        fdn.load_state_dict(stage["fdn"])
+        losses.update(stage["losses"])
+        fit_info.update(stage["fit_info"])
+    elif ckpt is not None:
+        _save_stage(ckpt, {"digest": digest, "stage": "colourless", "fdn": fdn.state_dict(),
+                           "losses": {}, "fit_info": {}})
+
+    def stage_file(name: str) -> Path | None:
+        return None if ckpt is None else ckpt.with_name(f"{ckpt.stem}.{name}{ckpt.suffix}")
+
     # ---- stage 1: colourless
-    if colourless_steps > 0:
+    if colourless_steps > 0 and not colourless_done:
         budget = None if time_budget_s is None else 0.15 * time_budget_s
-        info = optimise_colourless(fdn, steps=colourless_steps, seed=seed, time_budget_s=budget)
+        info = optimise_colourless(fdn, steps=colourless_steps, seed=seed, time_budget_s=budget,
+                                   progress=progress, checkpoint_path=stage_file("colourless"),
+                                   checkpoint_every=checkpoint_every, resume=resume)
         losses["colourless"] = info.pop("losses")
         fit_info["colourless"] = info
+    if ckpt is not None and not colourless_done:
+        _save_stage(ckpt, {"digest": digest, "stage": "decay", "fdn": fdn.state_dict(),
+                           "losses": losses, "fit_info": fit_info})
 
     # ---- stage 2: per-band decay and level on the octave-band EDCs
     edc_t, valid = band_edc_db(h_target, sample_rate, centers, denoise=True)
@@ -537,7 +646,9 @@ def fit_rir(
             progress("decay", step, steps, loss)
     res = optim_fit(train, edc_loss, steps=steps, lr=0.05, optimizer="adam", schedule="cosine",
                     time_budget_s=None if time_budget_s is None else
-                    max(1.0, 0.35 * (remaining() or 1.0)), progress=cb)
+                    max(1.0, 0.35 * (remaining() or 1.0)), progress=cb,
+                    checkpoint_path=stage_file("decay"), checkpoint_every=checkpoint_every,
+                    resume=resume)
     losses["decay"] = list(res.losses)
     fit_info["decay"] = {"steps": res.steps, "seconds": res.seconds,
                          "final_loss": res.final_loss, "best_loss": res.best_loss}
@@ -558,10 +669,10 @@ def fit_rir(
     for it in range(max(0, calibration_passes) + 1):
         h_fit = fdn.render_time(t_len).to(torch.float64)
         e_fit, _ = band_edc_db(h_fit, sample_rate, centers, denoise=False, cut=valid)
-        t_fit = _t60_from_edc(e_fit, valid, sample_rate)[0]
+        t_fit = t60_bands(h_fit, sample_rate, centers, methods=ana.t60_method)[0]
         ratio, dlev = [], []
         for k in range(len(centers)):
-            tf, tt = float(t_fit[k]), float(ana.t60_s[k])
+            tf, tt = t_fit[k], ana.t60_s[k]
             ratio.append(tt / tf if math.isfinite(tf) and math.isfinite(tt) and tf > 0 else 1.0)
             dlev.append(float(edc_t[k, level_at] - e_fit[k, level_at]))
         calib.append({"t60_ratio": ratio, "level_db": dlev})
@@ -585,6 +696,7 @@ def fit_rir(
                 [dlev[grid_map[j]] for j in range(len(grid_centers))], dtype=torch.float64)
             tone.raw_gain.copy_(tone.command_gains(want).reshape(1, -1).to(tone.raw_gain.dtype))
     fit_info["calibration"] = calib
+    fit_info["resumed"] = stage is not None
 
     fit_info["seconds"] = time.perf_counter() - t_start
     fit_info["steps"] = res.steps + fit_info.get("colourless", {}).get("steps", 0)
@@ -592,13 +704,11 @@ def fit_rir(
     fit_info["converged"] = bool(res.converged)
     full = _render_full(fdn, ana.onset_samples, length).to(rir.dtype)
     mb = [c for c in METRIC_BANDS_HZ if c * math.sqrt(2.0) < sample_rate / 2.0]
-    e_tgt, cut_m = band_edc_db(h_target, sample_rate, mb, denoise=True)
-    t_tgt = _t60_from_edc(e_tgt, cut_m, sample_rate)[0]
+    t_tgt, how = t60_bands(h_target, sample_rate, mb)
     t_fit = t60_bands(full.to(torch.float64)[ana.onset_samples:], sample_rate, mb,
-                      denoise=False, cut=cut_m)
-    err = [100.0 * (float(a) - float(b)) / float(b) if math.isfinite(float(a)) and
-           math.isfinite(float(b)) and float(b) > 0 else float("nan")
-           for a, b in zip(t_fit, t_tgt, strict=True)]
+                      methods=how)[0]
+    err = [100.0 * (a - b) / b if math.isfinite(a) and math.isfinite(b) and b > 0
+           else float("nan") for a, b in zip(t_fit, t_tgt, strict=True)]
     return ReverbFit(fdn=fdn, analysis=ana, impulse_response=full,
                      predelay_samples=ana.onset_samples, target_t60_s=[float(v) for v in t_tgt],
                      fitted_t60_s=[float(v) for v in t_fit], t60_error_pct=err, fit=fit_info,
@@ -633,8 +743,7 @@ def synthetic_rir(sample_rate: int, *, seconds: float = 1.0, t60_s: float | Sequ
     else:
         centers = list(METRIC_BANDS_HZ)[: t60.numel()]
         centers = [c for c in centers if c * math.sqrt(2) < sample_rate / 2]
-        masks = _band_masks(_nfft_for(n), sample_rate, centers)
-        bands = _band_signals(noise, masks)
+        bands = _band_signals(noise, sample_rate, centers)
         env = torch.pow(10.0, -3.0 * t.unsqueeze(0) / t60[: len(centers)].unsqueeze(-1))
         late = (bands * env).sum(0)
     onset = int(0.003 * sample_rate)
@@ -710,8 +819,15 @@ def fit(
     device: str = "cpu",
     progress: Progress | None = None,
     plots: bool = True,
+    resume: bool = False,
+    checkpoint_every: int = 50,
 ) -> TaskResult:
     """``diffdsp reverb fit RIR --out DIR``: fit an FDN to a RIR file and write the artefacts.
+
+    The optimisation state is saved to ``out_dir/checkpoint.pt`` (stage) and
+    ``out_dir/checkpoint.{colourless,decay}.pt`` (optimiser) every ``checkpoint_every`` steps, at
+    the end of each stage and on Ctrl-C; ``resume=True`` continues from them (same RIR, options
+    and seed; with ``time_budget_s=None`` the result equals an uninterrupted run's).
 
     Args:
         rir_path: RIR audio file (mono, or pick ``channel``).
@@ -726,12 +842,15 @@ def fit(
         device: ``cpu`` (the kernels are CPU; other devices are accepted for the CLI contract).
         progress: progress callback.
         plots: write the PNG plots and ``report.html``.
+        resume: continue from ``out_dir/checkpoint.pt`` when it exists (``--resume``).
+        checkpoint_every: optimiser steps between checkpoints.
 
     Returns:
         :class:`~diffdsp.tasks._common.TaskResult`.
 
     Raises:
-        InputError: unreadable, silent, too short or multi-channel (without ``channel``) input.
+        InputError: unreadable, silent, too short or multi-channel (without ``channel``) input,
+            or a checkpoint written for another fit.
     """
     from diffdsp.io import load_audio, save_audio
     from diffdsp.report import write_json
@@ -752,7 +871,8 @@ def fit(
     rir = audio[ch]
     res = fit_rir(rir, sr, n_lines=n_lines, steps=steps, colourless_steps=colourless_steps,
                   calibration_passes=calibration_passes, time_budget_s=time_budget_s, seed=seed,
-                  progress=progress)
+                  progress=progress, checkpoint_path=out / "checkpoint.pt",
+                  checkpoint_every=checkpoint_every, resume=resume)
     inputs = [rir_path]
     save_audio(out / "impulse_response.wav", res.impulse_response.unsqueeze(0), sr,
                protect=inputs)
@@ -760,6 +880,8 @@ def fit(
                 "length_samples": int(rir.shape[-1])}
     write_json(out / "fdn.json", fdn_dict, protect=inputs)
     files = ["impulse_response.wav", "fdn.json"]
+    files += [f.name for f in (out / "checkpoint.pt", out / "checkpoint.colourless.pt",
+                               out / "checkpoint.decay.pt") if f.is_file()]
     sections: list[Any] = []
     if plots:
         files += _plots(out, rir, res, sr)
@@ -773,7 +895,8 @@ def fit(
              "t60_error_pct": res.mean_t60_error_pct}
     settings = {"n_lines": n_lines, "steps": steps, "colourless_steps": colourless_steps,
                 "calibration_passes": calibration_passes, "time_budget_s": time_budget_s,
-                "channel": ch, "device": device, "bands_hz": res.bands_hz}
+                "channel": ch, "device": device, "bands_hz": res.bands_hz, "resume": resume,
+                "resumed": bool(res.fit.get("resumed", False))}
     extra = {"analysis": res.analysis.to_dict(),
              "t60": {"bands_hz": res.bands_hz, "target_s": res.target_t60_s,
                      "fitted_s": res.fitted_t60_s, "error_pct": res.t60_error_pct}}
