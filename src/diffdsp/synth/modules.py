@@ -44,6 +44,8 @@ __all__ = [
     "MODULE_TYPES",
     "VCA",
     "VCO",
+    "Chebyshev",
+    "FMOperator",
     "Filter",
     "Mixer",
     "Noise",
@@ -52,7 +54,9 @@ __all__ = [
     "SynthModule",
     "Tremolo",
     "Waveshaper",
+    "Wavetable",
     "build_module",
+    "default_wavetables",
 ]
 
 
@@ -442,9 +446,193 @@ class Waveshaper(SynthModule):
         return torch.tanh(drive * inputs["in"]) * _col(params["level"])
 
 
+def _vco_freq(inputs: Mapping[str, Tensor], params: Mapping[str, Tensor]) -> Tensor:
+    """``freq * ratio * 2^(detune/1200) [* 2^(pitch_depth_st * pitch / 12)]``."""
+    detune = torch.exp2(_col(params["detune_cents"]) / 1200.0)
+    freq = inputs["freq"] * _col(params["ratio"]) * detune
+    if "pitch" in inputs and "pitch_depth_st" in params:
+        freq = freq * torch.exp2(inputs["pitch"] * (_col(params["pitch_depth_st"]) / 12.0))
+    return freq
+
+
+def _freq_args(freq: Tensor, ctx: RenderContext) -> tuple[Tensor, int | None]:
+    """A ``(batch, 1)`` frequency as a constant ``(batch,)`` + length, else ``(batch, time)``."""
+    if freq.shape[-1] == 1:
+        return freq[..., 0].expand(ctx.batch), ctx.n_samples
+    return freq.expand(ctx.batch, ctx.n_samples), None
+
+
+class FMOperator(SynthModule):
+    """DX7-style FM operator: sine with phase-modulation input and self-feedback.
+
+    Output ``level * sin(2 pi phase + fm_index * fm + feedback * (y[n-1] + y[n-2]) / 2)``
+    (:func:`~diffdsp.functional.oscillators.feedback_fm_operator`). Operators wired into each
+    other's ``fm`` port form DX7 algorithms; the feedback loop lives inside the module (a patch
+    is a DAG).
+
+    Config:
+        pitch_mod: whether the ``pitch`` port and ``pitch_depth_st`` exist.
+    """
+
+    type_name = "fm_operator"
+    input_ports = ("freq", "fm", "pitch")
+    required_ports = ("freq",)
+    port_kinds: ClassVar[dict[str, str]] = {"freq": "pitch", "fm": "audio", "pitch": "control"}
+
+    def __init__(self, *, pitch_mod: bool = False,
+                 ranges: Mapping[str, ParamRange | Mapping[str, Any]] | None = None) -> None:
+        self.pitch_mod = bool(pitch_mod)
+        super().__init__(ranges)
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        r = {
+            "ratio": ParamRange(0.25, 16.0, "log", default=1.0, description="frequency ratio"),
+            "detune_cents": ParamRange(-100.0, 100.0, unit="cents", default=0.0),
+            "level": ParamRange(0.0, 1.0, default=1.0, description="output level"),
+            "fm_index": ParamRange(0.0, 10.0, default=1.0, unit="rad",
+                                   description="phase-modulation index of the fm input"),
+            "feedback": ParamRange(0.0, 1.5, default=0.0, unit="rad",
+                                   description="self-feedback (chaotic above ~1.5 rad)"),
+        }
+        if self.pitch_mod:
+            r["pitch_depth_st"] = ParamRange(-24.0, 24.0, unit="semitones", default=0.0)
+        return r
+
+    def get_config(self) -> dict[str, Any]:
+        return {"pitch_mod": self.pitch_mod}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        f, ns = _freq_args(_vco_freq(inputs, params), ctx)
+        mod = inputs.get("fm")
+        if mod is not None:
+            mod = mod.expand(ctx.batch, ctx.n_samples)
+        y = O.feedback_fm_operator(f, sample_rate=ctx.sample_rate, n_samples=ns,
+                                   feedback=params["feedback"], modulator=mod,
+                                   index=params["fm_index"])
+        return _col(params["level"]) * y
+
+
+def default_wavetables(length: int = 256, n_harmonics: int = 32) -> Tensor:
+    """Four band-limited single-cycle tables: sine, triangle, saw, square ``(4, length)``.
+
+    Examples:
+        >>> default_wavetables(64).shape
+        torch.Size([4, 64])
+    """
+    n = check_int(length, "length", minimum=8)
+    kmax = max(1, min(n_harmonics, n // 2 - 1))
+    ph = torch.arange(n, dtype=torch.float64) / n
+    k = torch.arange(1, kmax + 1, dtype=torch.float64)
+    s = torch.sin(2 * math.pi * ph[:, None] * k)
+    odd = (k % 2 == 1).to(torch.float64)
+    sign = torch.where(((k - 1) / 2) % 2 == 0, 1.0, -1.0)
+    tri = (s * odd * sign * 8 / (math.pi**2 * k * k)).sum(-1)
+    saw = (s * (-2 / (math.pi * k))).sum(-1)  # rising saw (as oscillators.saw)
+    sq = (s * odd * 4 / (math.pi * k)).sum(-1)
+    tabs = torch.stack([s[:, 0], tri, saw, sq])
+    return (tabs / tabs.abs().amax(-1, keepdim=True)).to(torch.get_default_dtype())
+
+
+class Wavetable(SynthModule):
+    """Wavetable oscillator with table scanning (``position``) and optionally learnable tables.
+
+    Config:
+        tables: ``(n_tables, length)`` values (default :func:`default_wavetables`: sine,
+            triangle, saw, square, 32 harmonics, so aliasing starts above ``sample_rate / 64``).
+        learnable: store the tables as an ``nn.Parameter`` (Shan et al.); saved in the JSON.
+        pitch_mod: whether the ``pitch`` port and ``pitch_depth_st`` exist.
+    """
+
+    type_name = "wavetable"
+    input_ports = ("freq", "pitch")
+    required_ports = ("freq",)
+    port_kinds: ClassVar[dict[str, str]] = {"freq": "pitch", "pitch": "control"}
+    tables: Tensor
+
+    def __init__(self, tables: Any = None, *, learnable: bool = False, pitch_mod: bool = False,
+                 ranges: Mapping[str, ParamRange | Mapping[str, Any]] | None = None) -> None:
+        self.pitch_mod = bool(pitch_mod)
+        super().__init__(ranges)
+        t = default_wavetables() if tables is None else torch.as_tensor(
+            tables, dtype=torch.get_default_dtype())
+        if t.ndim != 2 or t.shape[1] < 2 or not bool(torch.isfinite(t).all()):
+            raise InputError(f"tables must be a finite (n_tables, length >= 2) array, got shape "
+                             f"{tuple(t.shape)}")
+        self.learnable = bool(learnable)
+        self._custom = tables is not None or self.learnable
+        if self.learnable:
+            self.tables = nn.Parameter(t.clone())
+        else:
+            self.register_buffer("tables", t, persistent=False)
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        r = {
+            "ratio": ParamRange(0.25, 16.0, "log", default=1.0, description="frequency ratio"),
+            "detune_cents": ParamRange(-100.0, 100.0, unit="cents", default=0.0),
+            "level": ParamRange(0.0, 1.0, default=1.0, description="output level"),
+            "position": ParamRange(0.0, 1.0, default=0.0, description="table scan position"),
+        }
+        if self.pitch_mod:
+            r["pitch_depth_st"] = ParamRange(-24.0, 24.0, unit="semitones", default=0.0)
+        return r
+
+    def get_config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"learnable": self.learnable, "pitch_mod": self.pitch_mod}
+        if self._custom:
+            cfg["tables"] = self.tables.detach().cpu().tolist()
+        return cfg
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        f, ns = _freq_args(_vco_freq(inputs, params), ctx)
+        phase = O.accumulate_phase(f, sample_rate=ctx.sample_rate, n_samples=ns)
+        tabs = self.tables.to(phase.dtype)
+        return _col(params["level"]) * O.wavetable_scan(phase, tabs, params["position"])
+
+
+class Chebyshev(SynthModule):
+    """Chebyshev waveshaper: ``sum_k h_k T_k(drive * mod * in)`` normalised by ``max(1, sum|h|)``.
+
+    A unit sine in gives harmonic ``k`` at weight ``h_k``; ``drive`` (and the optional ``mod``
+    control, e.g. an ADSR as the distortion-index envelope) scales the input amplitude and so
+    the brightness. Config: ``n_harmonics`` (``K``).
+    """
+
+    type_name = "chebyshev"
+    input_ports = ("in", "mod")
+    required_ports = ("in",)
+    port_kinds: ClassVar[dict[str, str]] = {"in": "audio", "mod": "control"}
+
+    def __init__(self, n_harmonics: int = 6,
+                 ranges: Mapping[str, ParamRange | Mapping[str, Any]] | None = None) -> None:
+        self.n_harmonics = check_int(n_harmonics, "n_harmonics", minimum=1, maximum=64)
+        super().__init__(ranges)
+
+    def default_ranges(self) -> dict[str, ParamRange]:
+        r = {"drive": ParamRange(0.0, 1.0, default=1.0, description="input amplitude (index)")}
+        for k in range(1, self.n_harmonics + 1):
+            r[f"h{k}"] = ParamRange(-1.0, 1.0, default=1.0 if k == 1 else 0.0,
+                                    description=f"weight of harmonic {k}")
+        return r
+
+    def get_config(self) -> dict[str, Any]:
+        return {"n_harmonics": self.n_harmonics}
+
+    def forward(self, inputs: Mapping[str, Tensor], params: Mapping[str, Tensor],
+                ctx: RenderContext) -> Tensor:
+        x = inputs["in"] * _col(params["drive"])
+        if "mod" in inputs:
+            x = x * inputs["mod"]
+        h = torch.stack([params[f"h{k}"] for k in range(1, self.n_harmonics + 1)], -1)
+        norm = h.abs().sum(-1, keepdim=True).clamp_min(1.0)
+        return O.chebyshev_shaper(x.expand(ctx.batch, ctx.n_samples), h / norm)
+
+
 MODULE_TYPES: dict[str, type[SynthModule]] = {
     cls.type_name: cls
-    for cls in (Note, VCO, LFO, ADSR, VCA, Mixer, Filter, Noise, Tremolo, Waveshaper)
+    for cls in (Note, VCO, LFO, ADSR, VCA, Mixer, Filter, Noise, Tremolo, Waveshaper, FMOperator,
+                Wavetable, Chebyshev)
 }
 
 

@@ -9,6 +9,9 @@ fm                 note -> sine modulator -> sine carrier (PM), LFO vibrato, amp
 tremolo            note -> square -> tremolo -> VCA(amp ADSR)
 dx7_4op            two 2-operator stacks (DX7 algorithm 5 reduced to 4 operators)
 voice              torchsynth Voice: LFO + pitch ADSR -> 2 VCOs, noise, mixer, VCA(amp ADSR)
+fm_feedback        DX7-style 2 operators: modulator with self-feedback -> carrier, amp ADSR
+wavetable          note -> scanning wavetable oscillator (sine/tri/saw/square) -> VCA(ADSR)
+waveshaping        note -> sine -> Chebyshev shaper (index ADSR) -> VCA(amp ADSR)
 =================  =====================================================================
 
 References:
@@ -21,7 +24,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from diffdsp._validation import InputError
-from diffdsp.synth.modules import ADSR, LFO, VCA, VCO, Filter, Mixer, Noise, Note, Tremolo
+from diffdsp.synth.modules import (
+    ADSR,
+    LFO,
+    VCA,
+    VCO,
+    Chebyshev,
+    Filter,
+    FMOperator,
+    Mixer,
+    Noise,
+    Note,
+    Tremolo,
+    Wavetable,
+)
 from diffdsp.synth.patch import Patch
 
 __all__ = ["PRESETS", "get_preset"]
@@ -169,6 +185,59 @@ def filter_envelope(sample_rate: int = 44100) -> Patch:
     return subtractive(sample_rate, filter_envelope=True)
 
 
+def fm_feedback(sample_rate: int = 44100) -> Patch:
+    """Two DX7 operators: a self-feedback modulator into a carrier, with an amp ADSR.
+
+    Examples:
+        >>> [k for k in fm_feedback().param_names if "feedback" in k or "index" in k]
+        ['mod.feedback', 'car.fm_index']
+    """
+    modules = {"note": Note(), "mod": FMOperator(), "car": FMOperator(), "env": ADSR(),
+               "amp": VCA()}
+    conns = [("note", "mod.freq"), ("note", "car.freq"), ("mod", "car.fm"), ("car", "amp.in"),
+             ("env", "amp.gain")]
+    fixed = {"mod.detune_cents": 0.0, "mod.level": 1.0, "mod.fm_index": 0.0,
+             "car.ratio": 1.0, "car.detune_cents": 0.0, "car.level": 1.0, "car.feedback": 0.0,
+             "amp.level": 1.0}
+    sampling = {"note.f0_hz": (55.0, 880.0), "mod.ratio": (0.5, 8.0), "mod.feedback": (0.0, 1.2),
+                "car.fm_index": (0.0, 4.0), **_env_sampling("env")}
+    return Patch(modules, conns, "amp", sample_rate=sample_rate, fixed=fixed, sampling=sampling,
+                 name="fm_feedback")
+
+
+def wavetable(sample_rate: int = 44100) -> Patch:
+    """A scanning wavetable oscillator (sine, triangle, saw, square tables) and an amp ADSR.
+
+    Examples:
+        >>> wavetable().param_names[:2]
+        ['note.f0_hz', 'osc.position']
+    """
+    modules = {"note": Note(), "osc": Wavetable(), "env": ADSR(), "amp": VCA()}
+    conns = [("note", "osc.freq"), ("osc", "amp.in"), ("env", "amp.gain")]
+    fixed = {**_osc_fixed("osc"), "amp.level": 1.0}
+    sampling = {"note.f0_hz": (55.0, 880.0), **_env_sampling("env")}
+    return Patch(modules, conns, "amp", sample_rate=sample_rate, fixed=fixed, sampling=sampling,
+                 name="wavetable")
+
+
+def waveshaping(sample_rate: int = 44100) -> Patch:
+    """Sine -> Chebyshev waveshaper whose index follows an ADSR -> VCA with an amp ADSR.
+
+    Examples:
+        >>> sum(k.startswith("shaper.h") for k in waveshaping().param_names)
+        6
+    """
+    modules = {"note": Note(), "osc": VCO("sine"), "index": ADSR(), "shaper": Chebyshev(6),
+               "env": ADSR(), "amp": VCA()}
+    conns = [("note", "osc.freq"), ("osc", "shaper.in"), ("index", "shaper.mod"),
+             ("shaper", "amp.in"), ("env", "amp.gain")]
+    fixed = {**_osc_fixed("osc"), "amp.level": 1.0}
+    sampling = {"note.f0_hz": (55.0, 880.0), "shaper.drive": (0.3, 1.0),
+                **_env_sampling("index"), **_env_sampling("env")}
+    return Patch(modules, conns, "amp", sample_rate=sample_rate, fixed=fixed, sampling=sampling,
+                 name="waveshaping")
+
+
 PRESETS: dict[str, Callable[[int], Patch]] = {
     "subtractive": subtractive,
     "filter_envelope": filter_envelope,
@@ -176,6 +245,9 @@ PRESETS: dict[str, Callable[[int], Patch]] = {
     "tremolo": tremolo,
     "dx7_4op": dx7_4op,
     "voice": voice,
+    "fm_feedback": fm_feedback,
+    "wavetable": wavetable,
+    "waveshaping": waveshaping,
 }
 
 
