@@ -48,7 +48,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=300, help="training steps per strategy")
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--segment", type=float, default=1.0, help="seconds per half")
     p.add_argument("--pairs", type=int, default=24, help="held-out pairs")
@@ -107,8 +107,13 @@ def main() -> int:
             err = [metrics(imit[i], real[i], sample_rate=cfg.sample_rate)
                    for i in range(pairs.shape[0])]
             loss = float(proxy_loss(imit, real))
+            ident = [metrics(pairs[i, 0:1], real[i], sample_rate=cfg.sample_rate)
+                     for i in range(pairs.shape[0])]
         proxy_row = {k: sum(e[k] for e in err) / len(err) for k in METRICS}
         proxy_row["loss"] = loss
+        identity_row = {k: sum(e[k] for e in ident) / len(ident) for k in METRICS}
+        print("identity (no processing) vs processor, for scale: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in identity_row.items()), flush=True)
         print(f"proxy pre-training: {len(res.losses)} steps in {time.perf_counter() - t0:.0f} s, "
               f"loss {res.to_dict()['loss_first']:.3f} -> {res.to_dict()['loss_last']:.3f}; "
               "held-out imitation error (proxy vs processor): "

@@ -449,7 +449,7 @@ def train_style(
         "--sample-rate", help="Training sample rate in Hz (>= 8000).")] = 24000,
     segment: Annotated[float, typer.Option(
         "--segment", help="Seconds of input, reference and target per example.")] = 1.5,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 3e-3,
     eval_pairs: Annotated[int, typer.Option(
         "--eval-pairs", help="Held-out pairs measured after training (0: none).")] = 4,
     time_budget: Annotated[float, typer.Option(

@@ -72,6 +72,7 @@ __all__ = [
     "heldout_pairs",
     "load_controller",
     "make_pair",
+    "neutral_params",
     "run_inference",
     "source_pool",
     "synthetic_music",
@@ -126,7 +127,7 @@ class StyleConfig:
     channels: int = 16
     embed_dim: int = 128
     hidden: int = 256
-    lr: float = 1e-3
+    lr: float = 3e-3
     alpha: float = 100.0
     strategy: str = "autodiff"
     spsa_epsilon: float = 5e-4
@@ -135,7 +136,7 @@ class StyleConfig:
     proxy_channels: int = 16
     proxy_blocks: int = 4
     proxy_steps: int = 300
-    proxy_lr: float = 1e-3
+    proxy_lr: float = 3e-3
 
     def __post_init__(self) -> None:
         check_sample_rate(self.sample_rate)
@@ -407,6 +408,23 @@ def heldout_pairs(config: StyleConfig, n: int, *, seed: int = 1234,
 # ----------------------------------------------------------------------------------------------
 
 
+def neutral_params(chain: EffectChain) -> Tensor:
+    """Normalised settings ``(1, n_params)`` of a style chain that leave audio almost unchanged:
+    EQ gains 0 dB, compressor ratio 1 (threshold -10 dB, no makeup), output gain 0 dB.
+
+    Examples:
+        >>> from diffdsp.tasks.style import style_chain
+        >>> ch = style_chain(16000)
+        >>> s = ch.describe_chain(neutral_params(ch))[0]
+        >>> s["compressor"]["ratio"], s["gain"]["gain_db"], s["eq"]["band1_gain_db"]
+        (1.0, 0.0, 0.0)
+    """
+    values = {"compressor": {"threshold_db": -10.0, "ratio": 1.0, "makeup_db": 0.0}}
+    cols = [fx.normalise(values.get(name, {}), 1)  # type: ignore[operator]
+            for name, fx in chain.effects.items()]
+    return torch.cat(cols, -1)
+
+
 def _dsp_chain(chain: EffectChain) -> EffectChain:
     """The EQ -> compressor part of a style chain (sharing its modules)."""
     eq, comp = chain.effects["eq"], chain.effects["compressor"]
@@ -495,6 +513,14 @@ class StyleModel(nn.Module):
         self.controller = nn.Sequential(
             nn.Linear(2 * config.embed_dim, h), nn.PReLU(), nn.Linear(h, h), nn.PReLU(),
             nn.Linear(h, n))
+        # start near a neutral chain (flat EQ, ratio ~1, no makeup, 0 dB gain) rather than the
+        # sigmoid's midpoint (ratio 4.5 at -30 dB with 12 dB makeup): training then starts
+        # from "output = input" (a stated deviation from the paper's plain initialisation)
+        last = self.controller[-1]
+        assert isinstance(last, nn.Linear)
+        with torch.no_grad():
+            last.weight.mul_(0.1)
+            last.bias.copy_(torch.logit(neutral_params(self.chain)[0].clamp(0.02, 0.98)))
         dsp = _dsp_chain(self.chain)
         self.n_dsp = dsp.n_params
         self.fx: DiffProcessor = make_strategy(
