@@ -307,37 +307,35 @@ def minima_depths(values: Tensor | np.ndarray, *, tol: float | None = None) -> l
     span = hi - lo
     if tol is None:
         tol = 1e-6 * span
-    offsets = _neighbour_offsets(len(shape))
-    parent = np.full(flat.size, -1, dtype=np.int64)  # -1: not yet swept
+    # neighbour table (n, 8 or 2), -1 outside the grid
+    idx = np.arange(flat.size).reshape(shape)
+    padded = np.pad(idx, 1, constant_values=-1)
+    nbrs = np.stack([padded[tuple(slice(1 + o, 1 + o + n) for o, n in zip(off, shape,
+                                                                          strict=True))].ravel()
+                     for off in _neighbour_offsets(len(shape))], -1).tolist()
+    vals = flat.tolist()
+    parent = [-1] * flat.size  # -1: not yet swept
     birth: dict[int, float] = {}
     depths: list[float] = []
 
     def find(i: int) -> int:
         root = i
         while parent[root] != root:
-            root = int(parent[root])
+            root = parent[root]
         while parent[i] != root:  # path compression
-            parent[i], i = root, int(parent[i])
+            parent[i], i = root, parent[i]
         return root
 
-    for i in finite_idx[np.argsort(flat[finite_idx], kind="stable")]:
-        i = int(i)
-        pos = np.unravel_index(i, shape)
-        roots = set()
-        for off in offsets:
-            q = tuple(int(a) + b for a, b in zip(pos, off, strict=True))
-            if all(0 <= c < s for c, s in zip(q, shape, strict=True)):
-                j = int(np.ravel_multi_index(q, shape))
-                if parent[j] >= 0:
-                    roots.add(find(j))
+    for i in finite_idx[np.argsort(flat[finite_idx], kind="stable")].tolist():
+        roots = {find(j) for j in nbrs[i] if j >= 0 and parent[j] >= 0}
         if not roots:
             parent[i] = i
-            birth[i] = float(flat[i])
+            birth[i] = vals[i]
             continue
         keep = min(roots, key=lambda r: (birth[r], r))
         parent[i] = keep
         for r in roots - {keep}:
-            depths.append(float(flat[i]) - birth.pop(r))
+            depths.append(vals[i] - birth.pop(r))
             parent[r] = keep
     # basins never merged (the global one, and any walled off by non-finite values)
     depths.extend(hi - b for b in birth.values())
