@@ -736,7 +736,10 @@ def train(
                              f"{proxy.n_params}")
         proxy_info = {"config": asdict(proxy.config), "source": "given"}
     elif proxy_path is not None:
-        proxy = _load_ckpt(proxy_path)[2]
+        proxy_cfg, _, proxy = _load_ckpt(proxy_path)
+        if proxy_cfg.sample_rate != cfg.sample_rate:
+            raise InputError(f"{proxy_path}: its proxy was trained at {proxy_cfg.sample_rate} "
+                             f"Hz, this run is at {cfg.sample_rate} Hz")
         if proxy is None:
             raise InputError(f"{proxy_path}: this style model has no neural proxy (trained with "
                              "a non-proxy strategy)")
