@@ -481,6 +481,88 @@ def _k_weights(sample_rate: int, like: Tensor) -> Tensor:
     return _cached(("k", sample_rate, n_fft, like.dtype, like.device), make)
 
 
+def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: int = 24,
+             steps: int = 150, lr: float = 0.1, seed: int = 0) -> Tensor:
+    """Multi-start fit of the EQ alone to the reference's long-term spectrum shape.
+
+    The long-term average power spectrum of the input ``power`` ``(batch, bins)`` times
+    ``|H(f)|^2`` gives the processed spectrum exactly (for the long-term average), so the
+    spectrum term of the style loss can be minimised over the EQ parameters without touching
+    the signal: cheap enough to run ``n_starts`` random starts (plus the flat EQ) side by side
+    and keep the best, which avoids the local minima of a single start (a cut on the wrong band
+    edge). Uses only the input and the reference's features.
+
+    Returns:
+        normalised EQ parameters ``(batch, eq.n_params)`` in ``power``'s dtype.
+    """
+    batch, n_bins = power.shape
+    dt = torch.float64
+    n_fft = 2 * (n_bins - 1)
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / loss_mod.sample_rate, dtype=dt)
+    fb = _mel_fb(loss_mod.sample_rate, n_fft, loss_mod.ref["spectrum_db"].shape[-1], dt,
+                 power.device)
+    ref = loss_mod.ref["spectrum_db"].to(dt)
+    mask = loss_mod.band_mask.to(dt)
+    gen = torch.Generator().manual_seed(seed)
+    k = n_starts + 1
+    u = 0.1 + 0.8 * torch.rand(batch, k, eq.n_params, generator=gen, dtype=dt)
+    flat = eq.normalise({}, batch).to(dt)
+    u[:, 0] = flat.clamp(1e-3, 1 - 1e-3)
+    raw = torch.logit(u).reshape(batch * k, -1).requires_grad_(True)
+    p_in = power.to(dt).repeat_interleave(k, 0)
+    ref_k = ref.expand(batch, -1).repeat_interleave(k, 0)
+    mask_k = mask.expand(batch, -1).repeat_interleave(k, 0)
+    opt = torch.optim.Adam([raw], lr=lr)
+    best = torch.full((batch * k,), math.inf, dtype=dt)
+    best_raw = raw.detach().clone()
+    for step in range(steps + 1):
+        h_db = eq_response_db(eq, freqs, torch.sigmoid(raw))
+        bands = (p_in * 10 ** (h_db / 10)) @ fb.T
+        spec = power_to_db(bands, 1e-20)
+        spec = spec - spec.mean(-1, keepdim=True)
+        per = ((spec - ref_k).abs() * mask_k).sum(-1) / mask_k.sum(-1).clamp_min(1.0)
+        with torch.no_grad():
+            better = per < best
+            best = torch.where(better, per, best)
+            best_raw[better] = raw.detach()[better]
+        if step == steps:
+            break
+        opt.zero_grad()
+        per.sum().backward()
+        opt.step()
+    pick = best.reshape(batch, k).argmin(-1)
+    chosen = best_raw.reshape(batch, k, -1)[torch.arange(batch), pick]
+    return torch.sigmoid(chosen).to(power.dtype)
+
+
+def _match_loudness(chain: EffectChain, x: Tensor, u: Tensor, reference: Tensor,
+                    sample_rate: int) -> Tensor:
+    """Final closed-form step: set the output gain so the output's integrated loudness equals
+    the reference's (BS.1770 loudness is exactly shift-equivariant in dB, and the gain is the
+    last effect of the chain), clamped to the gain's range. Uses only ``x`` and ``reference``.
+    """
+    if "gain" not in chain.effects:
+        return u
+    gain = chain.effects["gain"]
+    sl = chain.slices()["gain"]
+    y = chain(x, u).mean(1)
+    n_ref = reference.shape[-1]
+    block_y = min(0.4, y.shape[-1] / sample_rate)
+    block_r = min(0.4, n_ref / sample_rate)
+    l_y = loudness_lufs(y.to(torch.float64), sample_rate=sample_rate, block_s=block_y)
+    l_r = loudness_lufs(reference.mean(1).to(torch.float64), sample_rate=sample_rate,
+                        block_s=block_r)
+    if not bool(torch.isfinite(l_y).all()) or float(l_y.min()) < -70.0:
+        return u  # silent output: nothing to match
+    ranges: dict[str, ParamRange] = getattr(gain, "param_ranges")  # noqa: B009
+    rng = ranges["gain_db"]
+    g_db = rng.denormalise(u[:, sl].to(torch.float64))[:, 0] + (l_r - l_y)
+    g_db = g_db.clamp(rng.min, rng.max)
+    u = u.clone()
+    u[:, sl] = rng.normalise(g_db)[:, None].to(u.dtype).clamp(0.0, 1.0)
+    return u
+
+
 def transfer(
     x: Tensor,
     reference: Tensor,
@@ -593,6 +675,9 @@ def transfer(
             power, _ = _frame_power(x.mean(1), sample_rate)
         kw = _k_weights(sample_rate, power)
         freqs = torch.fft.rfftfreq(_n_fft(sample_rate), 1.0 / sample_rate, dtype=torch.float64)
+        # closed-form-like start: the EQ alone fitted to the long-term spectrum, multi-start
+        u0 = u0.clone()
+        u0[:, sl["eq"]] = _eq_init(eq, power.mean(-2), loss_mod, seed=seed).clamp(1e-4, 1 - 1e-4)
         raw_eq = torch.logit(u0[:, sl["eq"]]).clone().requires_grad_(True)
         raw_gain = torch.logit(u0[:, sl["gain"]]).clone().requires_grad_(True)
 
@@ -632,6 +717,7 @@ def transfer(
             converged = r2.converged
             final = r2.final_loss
     with torch.no_grad():
+        u = _match_loudness(chain, x, u, reference, sample_rate)
         out = chain(x, u)
         best = float(loss_mod(out).mean())
     return StyleFit(
