@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"{[int(v) for v in res.fdn.delays.samples.tolist()]} samples")
     for band, t_ref, t_fit in zip(res.bands_hz, res.target_t60_s, res.fitted_t60_s, strict=True):
         print(f"  {band:6.0f} Hz  T60 measured {t_ref:.3f} s  fitted {t_fit:.3f} s")
-    print(f"mean octave-band T60 error: {res.mean_t60_error_pct:.1f} %")
+    print(f"mean octave-band T60 error: {res.mean_t60_error_pct:.2f} % (bands with a measured T60)")
     decay = res.losses.get("decay", [])
     if decay:
         print(f"EDC loss (dB^2): {decay[0]:.2f} at the start -> {min(decay):.2f}")
