@@ -85,7 +85,23 @@ def ours(nfft: int, delays: list[int], repeats: int) -> dict[str, Any]:
         h = fdn.impulse_response()
         return edc_mod(h.reshape(1, 1, -1), target.reshape(1, 1, -1))
 
+    from diffdsp.functional.fdn import fdn_time
+
+    imp = torch.zeros(n_ir)
+    imp[0] = 1.0
+    t60_sos = fdn.delays.samples.new_zeros(len(delays), 1, 6)
+    t60_sos[:, 0, 0] = torch.pow(10.0, -3.0 * fdn.delays.samples / (SR * 1.0))
+    t60_sos[:, 0, 3] = 1.0
+
+    def time_loss() -> torch.Tensor:
+        y = fdn_time(imp, delay_samples=delays, feedback_matrix=fdn.matrix.static_matrix(),
+                     input_gains=fdn.input_gains, output_gains=fdn.output_gains,
+                     attenuation_sos=t60_sos)
+        return (y * target).sum()
+
     return {
+        "time": (time_ms(fwd_bwd(time_loss, params), repeats=repeats),
+                 alloc_mb(fwd_bwd(time_loss, params))),
         "fwd": (time_ms(fwd, repeats=repeats), alloc_mb(fwd)),
         "colourless": (time_ms(fwd_bwd(colourless, params), repeats=repeats),
                        alloc_mb(fwd_bwd(colourless, params))),
@@ -180,6 +196,9 @@ def main() -> None:
             f["edc"][0] if f else None, ">= 5x",
             f"ours: losses.acoustic.EDCLoss on the FS impulse response; alloc MB ours "
             f"{o['edc_module'][1]:.0f}"),
+        Row(f"time-domain FDN (fdn_time) fwd+bwd, adjoint, T={nfft}", o["time"][0], "flamo",
+            None, "", "ours only (FLAMO has no time-domain FDN); 1 s homogeneous decay; "
+            f"alloc MB ours {o['time'][1]:.0f}"),
     ]
     report("lti", rows, args)
 
