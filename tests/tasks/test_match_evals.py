@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["match_indomain", "match_real_notes"])
 def test_eval_quick(name: str) -> None:
     proc = subprocess.run(

@@ -111,7 +111,7 @@ def test_cli_match_killed_mid_run_resumes_to_the_same_result(tmp_path: Path) -> 
     x = 0.5 * torch.sin(2 * math.pi * 220.0 * t) + 0.2 * torch.sin(2 * math.pi * 440.0 * t)
     wav = tmp_path / "target.wav"
     save_audio(wav, (x * torch.exp(-4 * t)).float()[None], sr)
-    args = ["match", str(wav), "--steps", "150", "--analysis-rate", str(sr), "--threads", "1",
+    args = ["match", str(wav), "--steps", "80", "--analysis-rate", str(sr), "--threads", "1",
             "--quiet", "--seed", "5"]
     out_k = tmp_path / "killed"
     ckpt = out_k / "checkpoint.pt"

@@ -3,13 +3,18 @@
 Pipeline (``diffdsp match TARGET --patch NAME|PATCH_JSON --out DIR``):
 
 1. load the target, mix to mono, resample to the analysis rate;
-2. estimate its fundamental with YIN (median over confident frames);
+2. estimate its fundamental with YIN (median over confident frames), then check the octave
+   (:func:`correct_octave`: the odd harmonics' share of the harmonic energy; YIN's "too high"
+   errors on sounds with weak odd harmonics are halved here);
 3. **multi-start over octaves**: the patch's note frequency starts at ``f0 * {1/2, 1, 2}`` (and at a
    learned matcher's prediction with ``--model``); every start runs a short fit in one batch and
-   the best one per target is kept (YIN's octave errors are corrected here);
+   the best one per target is kept, the analysis octave unless another explains the target
+   ``1 + octave_margin`` times better;
 4. refine with Adam on the matching loss: the pitch-seeing
    :func:`~diffdsp.losses.pitch.log_spectral_wasserstein` plus a multi-resolution STFT loss whose
-   weight is ramped in (a curriculum: pitch first, timbre after);
+   weight is ramped in (a curriculum: pitch first, timbre after). The note frequency is a
+   bounded parameter confined to +-50 cents around its start (no drift to another note) and
+   takes its gradient from the pitch term only (pitch gating);
 5. render ``match.wav`` at the input's rate and length, write ``patch.json`` (patch + fitted
    physical parameters), spectrogram / loss plots, ``report.html`` and ``result.json``.
 
@@ -810,9 +815,10 @@ def match(
              "checkpoint.pt"]
     section = Section(
         title="Sound matching",
-        text=f"Patch '{work_patch.name}' fitted to the target: YIN pitch initialisation, "
-        f"multi-start over octaves, then Adam on the log-frequency spectral Wasserstein + "
-        f"MR-STFT loss.",
+        text=f"Patch '{work_patch.name}' fitted to the target: YIN pitch with an octave "
+        f"check, multi-start over octaves, then Adam on the log-frequency spectral Wasserstein + "
+        f"MR-STFT loss with the note frequency confined to +-"
+        f"{settings.pitch_window_cents} cents of its start.",
         metrics={"before": before, "after": after},
         images=[("spectrograms.png", "target vs match"), ("loss.png", "loss")],
         audio=[("match", "match.wav")],
