@@ -410,14 +410,21 @@ class FDN(LTISystem):
             return ir[:n]
         return self.render_time(n, reverberant_only=reverberant_only)
 
-    @torch.no_grad()
     def render_time(self, n_samples: int, *, reverberant_only: bool = False,
-                    x: Tensor | None = None) -> Tensor:
+                    x: Tensor | None = None, differentiable: bool = False) -> Tensor:
         """Exact time-domain rendering (numba on CPU, block recursion elsewhere).
 
         Filters ``x`` ``(..., time)`` through the network, or returns the impulse response of
-        ``n_samples`` samples when ``x`` is None.
+        ``n_samples`` samples when ``x`` is None. With ``differentiable=True`` (and grad mode on)
+        gradients flow to the matrix, gains and attenuation through
+        :func:`~diffdsp.functional.fdn.fdn_time`'s adjoint backward (it keeps the N line
+        outputs for the backward pass); by default it renders without a graph.
         """
+        with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
+            return self._render_time(n_samples, reverberant_only=reverberant_only, x=x)
+
+    def _render_time(self, n_samples: int, *, reverberant_only: bool,
+                     x: Tensor | None) -> Tensor:
         m = self.delays.samples
         if not torch.equal(m, torch.round(m)):
             raise InputError(f"the time-domain renderer needs integer delays, got {m.tolist()}")
