@@ -46,13 +46,15 @@ def main() -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", type=int, default=300, help="training steps per strategy")
+    p.add_argument("--steps", type=int, default=120, help="training steps per strategy")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--segment", type=float, default=1.0, help="seconds per half")
-    p.add_argument("--pairs", type=int, default=24, help="held-out pairs")
-    p.add_argument("--proxy-steps", type=int, default=600)
+    p.add_argument("--segment", type=float, default=0.75, help="seconds per half")
+    p.add_argument("--pairs", type=int, default=12, help="held-out pairs")
+    p.add_argument("--proxy-steps", type=int, default=250)
+    p.add_argument("--alpha", type=float, default=100.0,
+                   help="weight of the time-domain MAE in the loss (paper: 100)")
     p.add_argument("--strategies", default=",".join(ALL))
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
@@ -78,7 +80,7 @@ def main() -> int:
                           proxy_steps=3, lr=args.lr)
     else:
         cfg = StyleConfig(sample_rate=args.sample_rate, segment_s=args.segment, n_fft=1024,
-                          hop=512, lr=args.lr, proxy_steps=args.proxy_steps)
+                          hop=512, lr=args.lr, proxy_steps=args.proxy_steps, alpha=args.alpha)
     strategies = [s for s in args.strategies.split(",") if s]
     print(f"settings: seed={args.seed} threads={args.threads} steps={args.steps} "
           f"batch={args.batch_size} lr={args.lr} pairs={args.pairs} quick={args.quick} "
