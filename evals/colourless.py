@@ -99,7 +99,7 @@ def flamo_recipe(fdn: FDN, *, nfft: int = 96000, epochs: int = 10, per_epoch: in
 
 def one_seed(seed: int, quick: bool, threads: int) -> dict[str, Any]:
     torch.set_num_threads(threads)
-    nfft = 2**14 if quick else 2**17
+    nfft = 2**13 if quick else 2**17
     comb_log_gamma = -ALIAS_DB / 20.0 * math.log(10.0) / nfft
     row: dict[str, Any] = {"seed": seed}
     base = build_fdn(48000, n_lines=8, nfft=2**12, attenuation="none", seed=seed)
@@ -109,14 +109,14 @@ def one_seed(seed: int, quick: bool, threads: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     fdn = build_fdn(48000, n_lines=8, nfft=2**12, attenuation="none", seed=seed)
     if quick:
-        flamo_recipe(fdn, nfft=2**13, epochs=1, per_epoch=10)
+        flamo_recipe(fdn, nfft=2**12, epochs=1, per_epoch=5)
     else:
         flamo_recipe(fdn)
     row["FLAMO recipe"] = (flatness(fdn, nfft), sparsity(fdn), time.perf_counter() - t0)
     for name, w in OURS.items():
         t0 = time.perf_counter()
         fdn = build_fdn(48000, n_lines=8, nfft=2**12, attenuation="none", seed=seed)
-        optimise_colourless(fdn, steps=20 if quick else 800, n_freqs=1024 if quick else 8192,
+        optimise_colourless(fdn, steps=10 if quick else 800, n_freqs=512 if quick else 8192,
                             lr=0.03, sparsity_weight=w, objective="log_flatness", seed=seed)
         row[name] = (flatness(fdn, nfft), sparsity(fdn), time.perf_counter() - t0)
     return row
@@ -158,7 +158,8 @@ def main() -> int:
     verdict = "not judged (quick)" if args.quick else ("MET" if ok else "NOT MET")
     print(f"FIGURE colourless_vs_flamo best={best} flatness gain over FLAMO's recipe on the same "
           f"seeds {stat(gain)} (min {min(gain):+.3f}; bar 'clearly beyond': every seed > +0.02, "
-          f"mean > +0.03): {verdict}; see the sparsity columns for the density it costs")
+          f"mean > +0.03): {verdict}; see the sparsity columns for the density it costs (the issue "
+          f"quotes 0.17 -> {FLAMO_ISSUE_AFTER} for FLAMO's recipe on its own example)")
     return 0 if (args.quick or ok) else 1
 
 
