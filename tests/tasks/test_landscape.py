@@ -126,6 +126,8 @@ def test_run_gain_writes_artefacts(tmp_path: Path) -> None:
     assert ls["argmin_within_one_step"] is True
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["task"] == "landscape" and result["metrics"]["after"]["l2_local_minima"] == 1
+    assert result["metrics"]["after"]["l2_significant_minima"] == 1
+    assert ls["significant_minima"] == 1 and ls["minima_depths"] == [1.0]
     assert result["settings"]["truth"]["gain"] == 0.75
     assert "landscape.png" in (tmp_path / "report.html").read_text()
     assert res.sections and res.sections[0].images[0][0] == "landscape.png"

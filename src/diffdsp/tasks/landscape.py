@@ -748,7 +748,8 @@ def _plot(path: Path, recipe: Recipe, results: list[tuple[str, bool, LandscapeRe
                 y = res.loss.numpy()
                 lo, hi = np.nanmin(y), np.nanmax(y)
                 scale = (hi - lo) if hi > lo else 1.0
-                line, = ax.plot(x, (y - lo) / scale, label=f"{name} ({res.local_minima} minima)")
+                line, = ax.plot(x, (y - lo) / scale, label=f"{name} ({res.local_minima} minima, "
+                                f"{res.significant_minima} deep)")
                 if res.q25 is not None and res.q75 is not None:
                     ax.fill_between(x, (res.q25.numpy() - lo) / scale,
                                     (res.q75.numpy() - lo) / scale, alpha=0.2,
@@ -794,7 +795,8 @@ def _plot(path: Path, recipe: Recipe, results: list[tuple[str, bool, LandscapeRe
                 ax.plot([res.argmin[res.names[1]]], [res.argmin[res.names[0]]], "o", mfc="none",
                         mec="r", ms=10, mew=2, label="argmin")
             kind = "perturbed (median)" if pert else "fixed"
-            ax.set_title(f"{name}, {kind}\n{res.local_minima} local minima", fontsize=9)
+            ax.set_title(f"{name}, {kind}\n{res.local_minima} local minima "
+                         f"({res.significant_minima} deeper than {res.min_depth:.0%})", fontsize=9)
             ax.set_xlabel(_label(res.names[1], res.units[1]), fontsize=8)
             ax.set_ylabel(_label(res.names[0], res.units[0]), fontsize=8)
             ax.tick_params(labelsize=7)
@@ -814,6 +816,7 @@ def _summary(results: list[tuple[str, bool, LandscapeResult]]) -> dict[str, Any]
     for name, pert, res in results:
         key = f"{name}_perturbed" if pert else name
         metrics[f"{key}_local_minima"] = res.local_minima
+        metrics[f"{key}_significant_minima"] = res.significant_minima
         if res.argmin_steps is not None:
             metrics[f"{key}_argmin_error_steps"] = max(abs(s) for s in res.argmin_steps.values())
     return metrics
@@ -903,7 +906,9 @@ def run(
         where = "perturbed" if pert else "fixed"
         steps = (", ".join(f"{k} {v:+.2f}" for k, v in res.argmin_steps.items())
                  if res.argmin_steps else "n/a")
-        lines.append(f"{name} ({where}): {res.local_minima} local minima, argmin - truth = "
+        lines.append(f"{name} ({where}): {res.local_minima} local minima "
+                     f"({res.significant_minima} with a basin deeper than {res.min_depth:.0%} of "
+                     f"the range), argmin - truth = "
                      f"{steps} grid steps")
     section = Section(
         title=f"Loss landscapes: {task} ({', '.join(names)})",
