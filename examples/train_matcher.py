@@ -10,8 +10,9 @@ per-example fit (``diffdsp match TARGET --model model.pt``).
 - data: parameter sets drawn at random from the patch's sampling ranges (seeded, generated on the
   fly, nothing stored), rendered by the differentiable patch;
 - model: log-spectrogram -> conv stack -> pooled embedding -> one sigmoid head per parameter;
-- loss: L1 on the normalised parameters first, then ramped into the *signal-chain* loss (an STFT
-  distance between every module's output of the predicted and the true patch).
+- loss: L1 on the normalised parameters first, then (``param_steps < steps``) ramped into the
+  *signal-chain* loss (an STFT distance between every module's output of the predicted and the
+  true patch). This example trains on the parameter loss only (see the comment in ``main``).
 
 Key figures: the training loss at the start and the end, and on held-out random sounds the mean
 absolute error of the predicted normalised parameters, against always guessing the middle of
@@ -39,22 +40,24 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    # 1) the configuration: a small encoder; in quick mode only the parameter-loss phase runs
+    # 1) the configuration: a small encoder trained on the parameter loss only. The signal-chain
+    #    phase (param_steps < steps) is left out: on this patch it made the held-out parameter
+    #    error worse in our runs (800 steps: MAE 0.079 without it, 0.443 with it from step 400).
     if args.quick:
-        cfg = MatcherConfig(sample_rate=8000, seconds=0.25, n_fft=256, hidden=32, lr=3e-3,
-                            param_steps=40, ramp_steps=10)
         steps, batch = 40, 8
+        cfg = MatcherConfig(sample_rate=8000, seconds=0.25, n_fft=256, hidden=32, lr=3e-3,
+                            param_steps=steps, ramp_steps=1)
     else:
+        steps, batch = 800, 16
         cfg = MatcherConfig(sample_rate=8000, seconds=0.5, n_fft=512, hidden=128, lr=1e-3,
-                            param_steps=300, ramp_steps=300)
-        steps, batch = 1500, 16
+                            param_steps=steps, ramp_steps=1)
 
     # 2) training on random renders of the "fm" patch (writes out/model.pt and result.json)
     res = train(args.out, patch="fm", steps=steps, batch_size=batch, config=cfg, seed=0)
     loss_before = res.result["metrics"]["before"]["loss"]
     loss_after = res.result["metrics"]["after"]["loss"]
-    print(f"training loss {loss_before:.4f} (first 10 % of steps) -> {loss_after:.4f} "
-          f"(last 10 %), {steps} steps of {batch}")
+    print(f"training loss (L1 on normalised parameters) {loss_before:.4f} (first 10 % of steps)"
+          f" -> {loss_after:.4f} (last 10 %), {steps} steps of {batch}")
 
     # 3) held-out evaluation: new random sounds, predict, compare with the true parameters
     patch = get_preset("fm", cfg.sample_rate)
