@@ -10,8 +10,21 @@ Every oscillator is a pure function of a frequency in Hz. ``freq_hz`` is either
 Phase is accumulated in float64 and wrapped to ``[0, 1)`` cycles before it is cast back to the
 working dtype, so a float32 oscillator does not drift: after 60 s at 48 kHz the phase error against
 the float64 closed form is below 1e-6 rad (tested). The gradient of the phase with respect to the
-frequency flows through ``cumsum`` (whose backward is a reversed ``cumsum``), never through a graph
-unrolled over samples.
+frequency is the adjoint of the accumulation (a reversed running sum), never a graph unrolled over
+samples.
+
+On the CPU (float32/float64), phase accumulation and the waveform run in one compiled numba pass
+per row (the rows shared between ``torch.get_num_threads()`` threads), which allocates only the
+output; its backward kernel replays the phase and runs the adjoint. Elsewhere (CUDA, other
+dtypes) the vectorised torch code is used; both agree to float64 rounding (tested; set
+``DIFFDSP_OSC_BACKEND=torch`` to force the torch path). ``sin`` in the kernel is a quarter-wave
+Taylor polynomial accurate to 1e-15.
+
+Synthesis methods beyond single oscillators: harmonic and sinusoidal banks (DDSP),
+:func:`harmonic_synth` and :func:`filtered_noise` (the DDSP harmonic-plus-noise parts, frame-rate
+controls), :func:`damped_sinusoid` (Hayes et al. surrogate), :func:`feedback_fm_operator` (DX7
+operator feedback), :func:`wavetable` / :func:`wavetable_scan` (Shan et al.) and
+:func:`chebyshev_shaper` (waveshaping synthesis).
 
 Band-limited saw, square, pulse and triangle use PolyBLEP / PolyBLAMP corrections (Välimäki 2007;
 Esqueda et al. 2016): aliasing of a 2.5 kHz saw at 44.1 kHz drops by more than 15 dB against the
