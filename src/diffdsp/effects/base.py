@@ -25,7 +25,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from diffdsp._validation import InputError, check_sample_rate, check_tensor
+from diffdsp._validation import (
+    InputError,
+    check_finite,
+    check_sample_rate,
+    check_tensor,
+    finite_checks_enabled,
+)
 from diffdsp.params import ParamRange
 
 __all__ = ["Effect", "EffectChain", "check_audio"]
@@ -110,11 +116,17 @@ class Effect(nn.Module):
                 raise InputError(
                     f"params batch {params.shape[0]} does not match the audio batch {batch}"
                 )
+            if finite_checks_enabled():  # a host sync: only with DIFFDSP_CHECK_FINITE=1
+                for i, k in enumerate(self.param_ranges):
+                    check_finite(params[:, i], f"{type(self).__name__} parameter {k}")
             values = self.denormalise(params.to(x.dtype))
         out: dict[str, Tensor] = {}
         for k, r in self.param_ranges.items():
             if k in physical:
                 v = torch.as_tensor(physical[k], dtype=x.dtype, device=x.device)
+                if not bool(torch.isfinite(v).all()):  # a design parameter: always checked
+                    raise InputError(f"{type(self).__name__}: {k} must be finite, got "
+                                     f"{physical[k]!r}")
             elif k in values:
                 v = values[k]
             else:
