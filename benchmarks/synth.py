@@ -10,7 +10,10 @@ Rows (44.1 kHz, float32, 2 threads):
 - forward+backward of the ``subtractive`` patch (with its time-varying resonant filter) + our
   MR-STFT loss, batch 8 x 4 s (no peer: torchsynth is not differentiable end to end).
 
-Times are medians of process CPU time (all threads), robust to other load on a shared machine.
+Times are medians of process CPU time (all threads), robust to other load on a shared machine;
+the note also gives wall-clock throughput. The two sides alternate call by call, so that both see
+the same machine load. Run it once as is and once with ``MALLOC_MMAP_MAX_=0`` (torchsynth's
+many temporaries gain most from keeping freed memory in the heap).
 
     .venv-bench/bin/python benchmarks/synth.py         # with torchsynth
     .venv/bin/python benchmarks/synth.py --quick       # smoke test, ours only if peers absent

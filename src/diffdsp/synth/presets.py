@@ -10,6 +10,7 @@ tremolo            note -> square -> tremolo -> VCA(amp ADSR)
 dx7_4op            two 2-operator stacks (DX7 algorithm 5 reduced to 4 operators)
 voice              torchsynth Voice: LFO + pitch ADSR -> 2 VCOs, noise, mixer, VCA(amp ADSR)
 fm_feedback        DX7-style 2 operators: modulator with self-feedback -> carrier, amp ADSR
+dx7_stack          DX7 algorithm 1's right stack: op4 (feedback) -> op3 -> op2 -> op1, ADSR
 wavetable          note -> scanning wavetable oscillator (sine/tri/saw/square) -> VCA(ADSR)
 waveshaping        note -> sine -> Chebyshev shaper (index ADSR) -> VCA(amp ADSR)
 =================  =====================================================================
@@ -205,6 +206,29 @@ def fm_feedback(sample_rate: int = 44100) -> Patch:
                  name="fm_feedback")
 
 
+def dx7_stack(sample_rate: int = 44100) -> Patch:
+    """Four operators in series with feedback on the top one (DX7 algorithm 1, one stack).
+
+    Examples:
+        >>> [k for k in dx7_stack().param_names if k.endswith("feedback")]
+        ['op4.feedback']
+    """
+    modules = {"note": Note(), **{f"op{i}": FMOperator() for i in range(1, 5)}, "env": ADSR(),
+               "amp": VCA()}
+    conns = [("note", f"op{i}.freq") for i in range(1, 5)]
+    conns += [("op4", "op3.fm"), ("op3", "op2.fm"), ("op2", "op1.fm"), ("op1", "amp.in"),
+              ("env", "amp.gain")]
+    fixed = {"op1.ratio": 1.0, "op4.fm_index": 0.0, "amp.level": 1.0,
+             **{f"op{i}.detune_cents": 0.0 for i in range(1, 5)},
+             **{f"op{i}.level": 1.0 for i in range(1, 5)},
+             **{f"op{i}.feedback": 0.0 for i in range(1, 4)}}
+    sampling = {"note.f0_hz": (55.0, 880.0), "op4.feedback": (0.0, 1.0),
+                **{f"op{i}.ratio": (0.5, 4.0) for i in range(2, 5)},
+                **{f"op{i}.fm_index": (0.0, 3.0) for i in range(1, 4)}, **_env_sampling("env")}
+    return Patch(modules, conns, "amp", sample_rate=sample_rate, fixed=fixed, sampling=sampling,
+                 name="dx7_stack")
+
+
 def wavetable(sample_rate: int = 44100) -> Patch:
     """A scanning wavetable oscillator (sine, triangle, saw, square tables) and an amp ADSR.
 
@@ -246,6 +270,7 @@ PRESETS: dict[str, Callable[[int], Patch]] = {
     "dx7_4op": dx7_4op,
     "voice": voice,
     "fm_feedback": fm_feedback,
+    "dx7_stack": dx7_stack,
     "wavetable": wavetable,
     "waveshaping": waveshaping,
 }
