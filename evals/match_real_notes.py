@@ -10,7 +10,7 @@ the YIN pitch of the target is reported for reference. Four notes: 90% means 4/4
 
 Usage::
 
-    .venv/bin/python evals/match_real_notes.py            # 250 refinement steps
+    .venv/bin/python evals/match_real_notes.py            # 100 + 40 steps (reported)
     .venv/bin/python evals/match_real_notes.py --quick    # 0.3 s excerpts, 4 steps (smoke)
 
 Prints ``FIGURE`` lines; writes ``evals/results/match_real_notes.json`` (full mode). Exit 1 in
@@ -37,8 +37,8 @@ from diffdsp.tasks.match import MatchSettings, fit_patch, log_spectral_distance_
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--steps", type=int, default=250)
-    ap.add_argument("--start-steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--start-steps", type=int, default=40)
     ap.add_argument("--seconds", type=float, default=1.5)
     ap.add_argument("--rate", type=int, default=22050)
     ap.add_argument("--threads", type=int, default=2)
