@@ -91,9 +91,11 @@ def tutorial(points: int, seconds: float, targets: tuple[str, ...]) -> dict[str,
     return out
 
 
-def _verdict(ok: bool, quick: bool) -> str:
+def _verdict(ok: bool, quick: bool, judged: bool = True) -> str:
     if quick:
         return "not judged (quick)"
+    if not judged:
+        return "not judged (the bar is for a 64x64 grid)"
     return "MET" if ok else "NOT MET"
 
 
@@ -302,10 +304,10 @@ def main() -> int:
         ok = speed < 60.0
         print(f"FIGURE reverb_edc_landscape_cpu_seconds {cpu:.1f} s of process CPU time for "
               f"{points}x{points} (the work itself; on 2 dedicated cores the wall time is at most "
-              f"this, bar < 60 s): {_verdict(cpu < 60.0 and points == 64, quick)}")
+              f"this, bar < 60 s): {_verdict(cpu < 60.0, quick, points == 64)}")
         print(f"FIGURE reverb_edc_landscape_seconds {speed:.1f} s for {points}x{points}, N=8, "
               f"{seconds:g} s at 16000 Hz, octave bands, {args.threads} threads "
-              f"(bar < 60 s for 64x64): {_verdict(ok and points == 64, quick)}")
+              f"(bar < 60 s for 64x64): {_verdict(ok, quick, points == 64)}")
         return 0 if quick or ok else 1
 
     cv = convex(quick)
@@ -387,17 +389,17 @@ def main() -> int:
           f"(low-pass recipe, FDN target; reported)")
     print(f"reverb EDC landscape: wall {rv['edc_seconds']:.1f} s, process CPU "
           f"{rv['edc_cpu_seconds']:.1f} s")
-    cpu_ok = rv["edc_cpu_seconds"] < 60.0 and points == 64
+    cpu_ok = rv["edc_cpu_seconds"] < 60.0
     print(f"FIGURE reverb_edc_landscape_cpu_seconds {rv['edc_cpu_seconds']:.1f} s of process CPU "
           f"time for {points}x{points} (the work itself; on 2 dedicated cores the wall time is "
-          f"at most this, bar < 60 s): {_verdict(cpu_ok, quick)}")
+          f"at most this, bar < 60 s): {_verdict(cpu_ok, quick, points == 64)}")
     print(f"FIGURE reverb_edc_landscape_seconds {rv['edc_seconds']:.1f} s for {points}x{points}, "
           f"N=8, {seconds:g} s at {rv['settings']['sample_rate']} Hz, octave bands, "
           f"{args.threads} threads (bar < 60 s for 64x64): "
-          f"{_verdict(ok4 and points == 64, quick)}")
+          f"{_verdict(ok4, quick, points == 64)}")
     if quick:
         return 0
-    return 0 if (ok1 and ok2 and ok3 and ok4) else 1
+    return 0 if (ok1 and ok2 and ok3 and (ok4 or points != 64)) else 1
 
 
 if __name__ == "__main__":
