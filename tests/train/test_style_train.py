@@ -134,6 +134,31 @@ def test_model_batch_invariance_and_gradients() -> None:
         StyleConfig(strategy="magic")
 
 
+def test_model_fits_two_pairs_end_to_end() -> None:
+    """Gradients flow input -> encoder -> controller -> EQ/compressor/gain -> loss: trained on
+    two fixed pairs, every full-reference metric improves at least 2x (measured: 3-13x)."""
+    from diffdsp.grad.proxy import proxy_loss
+    from diffdsp.train.style import evaluate
+
+    cfg = StyleConfig(**{**TINY, "channels": 8, "embed_dim": 32, "hidden": 64,  # type: ignore[arg-type]
+                         "alpha": 1.0})
+    torch.manual_seed(0)
+    model = StyleModel(cfg)
+    pairs = heldout_pairs(cfg, 2, seed=3)
+    opt = torch.optim.Adam([*model.encoder.parameters(), *model.controller.parameters()],
+                           lr=3e-3)
+    for _ in range(60):
+        y, _ = model(pairs[:, 0:1], pairs[:, 1:2])
+        loss = proxy_loss(y, pairs[:, 2:3], alpha=cfg.alpha)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    res = evaluate(model, pairs)
+    print(res)
+    for k, before in res["before"].items():
+        assert res["after"][k] < 0.5 * before, (k, before, res["after"][k])
+
+
 def test_training_checkpoint_and_level_compensated_inference(trained: Path) -> None:
     files = sorted(p.name for p in trained.iterdir())
     assert {"model.pt", "result.json", "loss.png"} <= set(files)
