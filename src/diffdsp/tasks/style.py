@@ -482,7 +482,8 @@ def _k_weights(sample_rate: int, like: Tensor) -> Tensor:
 
 
 def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: int = 24,
-             steps: int = 150, lr: float = 0.1, seed: int = 0) -> Tensor:
+             steps: int = 150, lr: float = 0.1, seed: int = 0,
+             gain_penalty: float = 0.01) -> Tensor:
     """Multi-start fit of the EQ alone to the reference's long-term spectrum shape.
 
     The long-term average power spectrum of the input ``power`` ``(batch, bins)`` times
@@ -490,7 +491,8 @@ def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: 
     spectrum term of the style loss can be minimised over the EQ parameters without touching
     the signal: cheap enough to run ``n_starts`` random starts (plus the flat EQ) side by side
     and keep the best, which avoids the local minima of a single start (a cut on the wrong band
-    edge). Uses only the input and the reference's features.
+    edge). ``gain_penalty`` (loss per dB of mean absolute band gain) breaks near-ties in favour
+    of the gentlest EQ. Uses only the input and the reference's features.
 
     Returns:
         normalised EQ parameters ``(batch, eq.n_params)`` in ``power``'s dtype.
@@ -510,6 +512,8 @@ def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: 
     u[:, 0] = flat.clamp(1e-3, 1 - 1e-3)
     raw = torch.logit(u).reshape(batch * k, -1).requires_grad_(True)
     p_in = power.to(dt).repeat_interleave(k, 0)
+    gain_cols = torch.tensor([n.endswith("gain_db") for n in eq.param_ranges])
+    flat_k = flat.repeat_interleave(k, 0)
     ref_k = ref.expand(batch, -1).repeat_interleave(k, 0)
     mask_k = mask.expand(batch, -1).repeat_interleave(k, 0)
     opt = torch.optim.Adam([raw], lr=lr)
@@ -521,6 +525,11 @@ def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: 
         spec = power_to_db(bands, 1e-20)
         spec = spec - spec.mean(-1, keepdim=True)
         per = ((spec - ref_k).abs() * mask_k).sum(-1) / mask_k.sum(-1).clamp_min(1.0)
+        # among near-equal fits prefer the gentlest EQ: mel bands hide structure inside a band,
+        # and steep opposing boosts and cuts that match 24 band levels are not the style
+        u_now = torch.sigmoid(raw)
+        per = per + gain_penalty * (u_now[:, gain_cols] - flat_k[:, gain_cols]).abs().mean(-1) * (
+            2 * EQ_MAX_GAIN_DB)
         with torch.no_grad():
             better = per < best
             best = torch.where(better, per, best)
