@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from diffdsp._numerics import next_pow2
+from diffdsp._validation import check_in_range
 from diffdsp.effects.base import Effect
 from diffdsp.params import ParamRange
 
@@ -94,6 +95,9 @@ class Delay(Effect):
 
     def process(self, x: Tensor, **values: Tensor) -> Tensor:
         """Add the echoes."""
+        check_in_range(values["delay_ms"], "delay_ms", 0.0, math.inf, low_inclusive=False)
+        check_in_range(values["feedback"], "feedback", -1.0, 1.0, low_inclusive=False,
+                       high_inclusive=False)  # |feedback| < 1: a stable loop
         d = (values["delay_ms"] * self.sample_rate / 1000.0).expand(x.shape[:-1])
         fb = values["feedback"].expand(x.shape[:-1])
         return x + values["mix"][..., None] * feedback_delay(x, delay_samples=d, feedback=fb)

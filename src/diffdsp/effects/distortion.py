@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from diffdsp._numerics import db_to_amp
-from diffdsp._validation import check_choice
+from diffdsp._validation import check_choice, check_in_range
 from diffdsp.effects.base import Effect
 from diffdsp.functional.dynamics import one_pole
 from diffdsp.params import ParamRange
@@ -74,6 +74,7 @@ class Distortion(Effect):
         """Apply drive, shaper, tone and mix."""
         driven = x * db_to_amp(values["drive_db"])[..., None]
         wet = torch.tanh(driven) if self.shape == "tanh" else soft_clip(driven)
+        check_in_range(values["tone_hz"], "tone_hz", 0.0, self.sample_rate / 2, low_inclusive=False)
         alpha = torch.exp(-2 * math.pi * values["tone_hz"] / self.sample_rate)
         wet = one_pole(wet, alpha=alpha.expand(x.shape[:-1]))
         mix = values["mix"][..., None]
