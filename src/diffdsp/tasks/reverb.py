@@ -680,10 +680,10 @@ def fit_rir(
         now = time.perf_counter()
         pass_s = now - t_pass
         t_pass = now
-        # stop when one more pass would not end inside the budget (keeping ~10 % of it for the
-        # final rendering and measurement); at least one correction is always made
+        # stop when one more pass and the final rendering and measurement (about one more
+        # pass) would not end inside the budget; at least one correction is always made
         over = time_budget_s is not None and it >= 1 and (
-            now - t_start + pass_s > 0.9 * time_budget_s)
+            now - t_start + 2.0 * pass_s > 0.95 * time_budget_s)
         if it == max(0, calibration_passes) or done or over:
             break
         with torch.no_grad():
