@@ -73,6 +73,16 @@ def _fmt_minima(m: dict[str, Any]) -> str:
     return f"strict {m['strict']:3d}; basins deeper than [{sig}]; depths {m['depths_top']}"
 
 
+def _print_rows(label: str, losses: dict[str, Any]) -> None:
+    """One line per loss: minima (strict and robust), argmin distance, roughness if known."""
+    for k, v in losses.items():
+        steps = ", ".join(f"{a} {s:+.2f}" for a, s in (v["argmin_steps"] or {}).items())
+        rough = (f", roughness { {a: round(r, 3) for a, r in v['roughness'].items()} }"
+                 if v.get("roughness") else "")
+        print(f"{label} {k:18s} local minima {_fmt_minima(v.get('minima', v))}, "
+              f"argmin - truth [{steps}] grid steps{rough}")
+
+
 def tutorial(points: int, seconds: float, targets: tuple[str, ...]) -> dict[str, Any]:
     """The tutorial's setup (preset ``tutorial``), fixed feedback matrix, every loss."""
     out: dict[str, Any] = {}
@@ -318,28 +328,19 @@ def main() -> int:
     figures["reverb"] = rv
     edc = rv["losses"]["edc"]
     mss = rv["losses"]["mss"]
-    for k, v in rv["losses"].items():
-        steps = ", ".join(f"{a} {s:+.2f}" for a, s in (v["argmin_steps"] or {}).items())
-        print(f"reverb {points}x{points} {k:18s} local minima {_fmt_minima(v['minima'])}, "
-              f"argmin - truth [{steps}] grid steps, roughness "
-              f"{ {a: round(r, 3) for a, r in v['roughness'].items()} }")
+    _print_rows(f"reverb {points}x{points}", rv["losses"])
     # the same recipe with the tutorial's shelving attenuation (T60 at Nyquist kept at 0.5 s)
     sh = reverb(points, seconds, args.threads, {"attenuation": "shelf"})
     figures["reverb_shelf"] = sh
-    for k, v in sh["losses"].items():
-        steps = ", ".join(f"{a} {s:+.2f}" for a, s in (v["argmin_steps"] or {}).items())
-        print(f"reverb shelf {points}x{points} {k:18s} local minima {_fmt_minima(v['minima'])}, "
-              f"argmin - truth [{steps}] grid steps")
+    _print_rows(f"reverb shelf {points}x{points}", sh["losses"])
 
     tp = 4 if quick else args.tutorial_points
     ts = 0.1 if quick else args.tutorial_seconds
     tu = tutorial(tp, ts, ("noise", "fdn"))
     figures["tutorial"] = tu
     for tgt, block in tu.items():
-        for k, v in block["losses"].items():
-            steps = ", ".join(f"{a} {s:+.2f}" for a, s in (v["argmin_steps"] or {}).items())
-            print(f"tutorial setup, {tgt} target, {tp}x{tp}, {ts:g} s at 48 kHz, {k:18s} "
-                  f"local minima {_fmt_minima(v)}, argmin - truth [{steps}] grid steps")
+        _print_rows(f"tutorial setup, {tgt} target, {tp}x{tp}, {ts:g} s at 48 kHz",
+                    block["losses"])
 
     kp = 2 if quick else args.perturbations
     pp = 4 if quick else args.perturbed_points
