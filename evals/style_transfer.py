@@ -1,9 +1,14 @@
 """Synthetic production style transfer (DeepAFx-ST Table 1 protocol, per-example mode).
 
-For each case, a content recording is split into two halves A and B (different content, as
-DeepAFx-ST's a/b sections), each half is loudness-normalised to -23 LUFS (so that the level is
-part of the *style*, not of the content), and two random settings ``s_i`` and ``s_r`` of the
-EQ -> compressor -> gain chain produce
+For each case, a content recording is split into two different-content signals A and B by
+alternating 0.5 s chunks (A = chunks 0, 2, 4, ...; B = chunks 1, 3, 5, ...; 5 ms fades at the
+joins; :func:`split_ab`): they share no sample, as DeepAFx-ST's a/b sections, but both sample the
+whole recording, so a decaying chord does not give A all the attack and B all the decay (with
+first/second halves the content spectra of the guitar chord and trumpet differed by 9-16 dB per
+band before any processing; the chunk length was chosen from that content-only comparison, not
+from fit results). Each is loudness-normalised to -23 LUFS (so that the level is part of the
+*style*, not of the content), and two random settings ``s_i`` and ``s_r`` of the
+EQ -> compressor -> gain chain, drawn per case from the seed and the case number, produce
 
     input     = chain(A, s_i)      reference = chain(B, s_r)      ground truth = chain(A, s_r)
 
@@ -21,8 +26,10 @@ reference-based method can know). The random settings are drawn from
 order as DeepAFx-ST's "Input" row; chosen from the before errors only).
 
 Cases (few, because every fit takes minutes on the shared 2-core machine): speech = LibriSpeech
-198-209-0000 (12 s, two style pairs), CMU Arctic a0007 (4 s), one generated speech-like signal;
-music = Sonic Pi guitar chord, trumpet solo, one generated music-like signal.
+198-209-0000 (12 s, two style pairs), CMU Arctic a0007 (4 s), one generated speech-like signal
+(12 s); music = Sonic Pi guitar chord (10 s), trumpet solo (5.3 s), one generated music-like
+signal (12 s). Every pair is reported. SPSA runs on the first ``--spsa-cases`` pairs only (each
+SPSA fit costs several minutes).
 
     .venv/bin/python evals/style_transfer.py            # full table (autodiff and SPSA)
     .venv/bin/python evals/style_transfer.py --quick    # one short case, few steps
