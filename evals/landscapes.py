@@ -336,7 +336,7 @@ def main() -> int:
 
     tp = 4 if quick else args.tutorial_points
     ts = 0.1 if quick else args.tutorial_seconds
-    tu = tutorial(tp, ts, ("noise", "fdn"))
+    tu = tutorial(tp, ts, ("noise",) if quick else ("noise", "fdn"))
     figures["tutorial"] = tu
     for tgt, block in tu.items():
         _print_rows(f"tutorial setup, {tgt} target, {tp}x{tp}, {ts:g} s at 48 kHz",
