@@ -290,15 +290,17 @@ def _poly_product(c: Tensor) -> Tensor:
     return out
 
 
-def _sos_response(grid: FrequencyGrid, b: Tensor, a: Tensor) -> Tensor:
+def _sos_response(grid: FrequencyGrid, b: Tensor, a: Tensor, *, group: int = 3) -> Tensor:
     """Product over sections of ``B(z)/A(z)`` for ``b, a`` ``(N, K, 3)`` -> ``(M, N)``.
 
-    Groups of at most three sections are expanded to numerator and denominator polynomials in
-    float64 and evaluated by real FFTs (a handful of FFTs instead of ``M x N x K`` complex
-    evaluations).
+    Groups of at most ``group`` sections are expanded to numerator and denominator polynomials
+    in float64 and evaluated by real FFTs (a handful of FFTs instead of ``M x N x K`` complex
+    evaluations). ``group=1`` evaluates every section on its own: needed when section
+    frequencies can move freely (learned), because two or three poles near ``z = 1`` make the
+    expanded polynomial vanish to rounding at DC (0/0).
     """
     kk = b.shape[-2]
-    n_chunks = max(1, math.ceil(kk / 3))
+    n_chunks = max(1, math.ceil(kk / group))
     # interleave: sections sorted by frequency go round-robin into chunks of <= 3, so that no
     # chunk holds two low-frequency sections (poles near z = 1 would make the expanded
     # polynomial ill-conditioned)
@@ -392,7 +394,9 @@ class _BiquadBank(LTISystem):
 
     def diagonal_response(self, gain_db: Tensor | None = None) -> Tensor:
         b, a = self.coefficients(gain_db)
-        return _sos_response(self.grid, b, a)
+        # fixed, spread-out frequencies (GEQ bands) are safe to expand three at a time
+        group = 1 if self.raw_freq.requires_grad else 3
+        return _sos_response(self.grid, b, a, group=group)
 
 
 class Biquad(_BiquadBank):
