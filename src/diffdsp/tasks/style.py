@@ -686,7 +686,8 @@ def transfer(
         freqs = torch.fft.rfftfreq(_n_fft(sample_rate), 1.0 / sample_rate, dtype=torch.float64)
         # closed-form-like start: the EQ alone fitted to the long-term spectrum, multi-start
         u0 = u0.clone()
-        u0[:, sl["eq"]] = _eq_init(eq, power.mean(-2), loss_mod, seed=seed).clamp(1e-4, 1 - 1e-4)
+        u0[:, sl["eq"]] = _eq_init(eq, power.mean(-2), loss_mod, seed=seed,
+                                    steps=min(150, max(10, 2 * steps))).clamp(1e-4, 1 - 1e-4)
         raw_eq = torch.logit(u0[:, sl["eq"]]).clone().requires_grad_(True)
         raw_gain = torch.logit(u0[:, sl["gain"]]).clone().requires_grad_(True)
 
