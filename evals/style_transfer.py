@@ -218,7 +218,7 @@ def main() -> int:
                 t0 = time.perf_counter()
                 fit = transfer(inp, ref, sample_rate=SR, strategy=strat,  # type: ignore[arg-type]
                                steps=steps if strat == "autodiff" else spsa_steps, lr=0.05,
-                               seed=args.seed + case_idx)
+                               seed=1000 * args.seed + 10 * case_no + pair)
                 after = metrics(fit.output[0], gt[0], sample_rate=SR)
                 row = {"domain": domain, "case": f"{name}/{pair}", "strategy": strat,
                        "before": before, "after": after,
