@@ -287,8 +287,11 @@ def lfo(
         wave = _osc_kernel(rate, wave=code, sample_rate=sr, n_samples=n,
                            initial_phase=initial_phase, blep=False)
         if wave is not None:
-            dep = torch.as_tensor(depth, dtype=wave.dtype, device=wave.device)
-            return dep.unsqueeze(-1) * wave
+            dep = torch.as_tensor(depth, dtype=wave.dtype, device=wave.device).unsqueeze(-1)
+            if not (wave.requires_grad or dep.requires_grad) and (
+                    wave.shape == torch.broadcast_shapes(wave.shape, dep.shape)):
+                return wave.mul_(dep)  # no graph: scale the kernel's fresh output in place
+            return dep * wave
     phase = accumulate_phase(rate, sample_rate=sr, n_samples=n, initial_phase=initial_phase)
     if shape == "sine":
         wave = torch.sin(2.0 * math.pi * phase)

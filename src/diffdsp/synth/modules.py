@@ -72,6 +72,8 @@ class RenderContext:
         dtype: working dtype.
         device: working device.
         generator: random generator for noise / sample-and-hold (seeded renders).
+        writable: input ports of the module being run whose tensors nothing else reads (the
+            patch sets it per module); a module may overwrite them when it builds no graph.
     """
 
     sample_rate: int
@@ -81,6 +83,7 @@ class RenderContext:
     dtype: torch.dtype
     device: torch.device
     generator: torch.Generator | None = None
+    writable: frozenset[str] = frozenset()
 
 
 class SynthModule(nn.Module):
@@ -144,6 +147,23 @@ def _scale_(x: Tensor, gain: Tensor) -> Tensor:
     if x.shape == torch.broadcast_shapes(x.shape, gain.shape):
         return x.mul_(gain)
     return x * gain
+
+
+def _may_write(x: Tensor, other: Tensor, port: str, ctx: RenderContext) -> bool:
+    """Whether ``x.mul_(other)`` may replace ``x * other`` for input ``port``: nothing else
+    reads ``x``, no graph is built and the result keeps ``x``'s shape and dtype."""
+    return (port in ctx.writable and x._base is None  # not a view (e.g. of a parameter)
+            and not (x.requires_grad or other.requires_grad)
+            and x.dtype == torch.promote_types(x.dtype, other.dtype)
+            and x.shape == torch.broadcast_shapes(x.shape, other.shape))
+
+
+def _scale_nograd_(x: Tensor, gain: Tensor) -> Tensor:
+    """``gain * x``, written into ``x`` (a fresh buffer the caller owns) when no graph is built."""
+    if not (x.requires_grad or gain.requires_grad) and (
+            x.shape == torch.broadcast_shapes(x.shape, gain.shape)):
+        return x.mul_(gain)
+    return gain * x
 
 
 class Note(SynthModule):
@@ -218,7 +238,9 @@ class VCO(SynthModule):
         freq = inputs["freq"] * _col(params["ratio"]) * torch.exp2(
             _col(params["detune_cents"]) / 1200.0)
         if self.pitch_mod and "pitch" in inputs:
-            mod = torch.exp2(inputs["pitch"] * (_col(params["pitch_depth_st"]) / 12.0))
+            mod = inputs["pitch"] * (_col(params["pitch_depth_st"]) / 12.0)
+            # without a graph, reuse the product's buffer (one full-size allocation less)
+            mod = mod.exp2_() if not mod.requires_grad else torch.exp2(mod)
             # exp2 saves its output for the backward pass: scale in place only without a graph
             in_place = not mod.requires_grad and mod.shape == torch.broadcast_shapes(
                 mod.shape, freq.shape)
@@ -243,7 +265,7 @@ class VCO(SynthModule):
         else:
             wave = O.oscillator(f, waveform=self.waveform, sample_rate=sr, n_samples=ns,
                                 method=self.method)
-        return _col(params["level"]) * wave
+        return _scale_nograd_(wave, _col(params["level"]))
 
 
 class LFO(SynthModule):
@@ -306,7 +328,8 @@ class VCA(SynthModule):
                 ctx: RenderContext) -> Tensor:
         if "gain" not in inputs:
             return inputs["in"] * _col(params["level"])
-        out = inputs["in"] * inputs["gain"]
+        x, g = inputs["in"], inputs["gain"]
+        out = x.mul_(g) if _may_write(x, g, "in", ctx) else x * g
         return _scale_(out, _col(params["level"]))
 
 
@@ -340,7 +363,7 @@ class Mixer(SynthModule):
             if key in inputs:
                 x, g = inputs[key], _col(params[f"gain{i}"])
                 if out is None:
-                    out = x * g
+                    out = (x.mul_(g) if _may_write(x, g, key, ctx) else x * g)
                 elif out.shape == torch.broadcast_shapes(out.shape, x.shape, g.shape):
                     out = out.addcmul_(x, g)  # accumulate into our own buffer
                 else:

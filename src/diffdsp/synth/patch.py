@@ -321,14 +321,34 @@ class Patch(nn.Module):
         ctx = RenderContext(sample_rate=self.sample_rate, n_samples=n, batch=batch, note_s=gate,
                             dtype=like.dtype, device=like.device, generator=generator)
         outs: dict[str, Tensor] = {}
+        # sums of several sources into one port, shared between ports fed by the same sources
+        # (e.g. LFO + envelope into both VCOs' pitch); modules never write into their inputs
+        sums: dict[tuple[str, ...], Tensor] = {}
+        n_reads: dict[str, int] = {}
+        for src, _dst in self.connections:
+            n_reads[src] = n_reads.get(src, 0) + 1
         for name in self.order:
             module = self._module(name)
-            inputs: dict[str, Tensor] = {}
+            srcs: dict[str, list[str]] = {}
             for src, dst in self.connections:
                 mod, port = _split_dst(dst)
                 if mod == name:
-                    inputs[port] = outs[src] if port not in inputs else inputs[port] + outs[src]
+                    srcs.setdefault(port, []).append(src)
+            inputs: dict[str, Tensor] = {}
+            writable = set()
+            for port, names in srcs.items():
+                if (not return_all and len(names) == 1 and n_reads[names[0]] == 1
+                        and names[0] != self.output):
+                    writable.add(port)  # this port is the only reader of that output
+                key = tuple(names)
+                if key not in sums:
+                    acc = outs[names[0]]
+                    for src in names[1:]:
+                        acc = acc + outs[src]
+                    sums[key] = acc
+                inputs[port] = sums[key]
             mp = {p: params[f"{name}.{p}"] for p in module.param_ranges}
+            ctx.writable = frozenset(writable)
             outs[name] = module(inputs, mp, ctx)
         if return_all:
             return {k: v.expand(batch, n) for k, v in outs.items()}
