@@ -576,6 +576,34 @@ def _osc_kernel(
     return out.reshape(*lead, n)
 
 
+def _osc_over_freq_(freq_hz: Tensor, *, wave: int, sample_rate: int,
+                    shape: Tensor | None = None) -> Tensor | None:
+    """Private: the compiled sine or morph oscillator (zero initial phase, PolyBLEP) written over
+    the ``(batch, time)`` frequency buffer ``freq_hz``, which the caller owns and no longer needs;
+    ``shape`` is ``(batch, 1)``. Same values as :func:`sine` / :func:`morph_saw_square`; ``None``
+    when it does not apply (a graph, a view, another device or layout): use those then.
+    """
+    if (wave not in (_W_SINE, _W_MORPH) or freq_hz.ndim != 2 or freq_hz.requires_grad
+            or freq_hz._base is not None or not freq_hz.is_contiguous()
+            or not freq_hz.is_floating_point() or not _kernel_ok(freq_hz)):
+        return None
+    rows = freq_hz.shape[0]
+    dt = freq_hz.dtype
+    if shape is None:
+        m = torch.zeros(rows, 1, dtype=dt)
+    elif shape.requires_grad or shape.shape != (rows, 1) or not _kernel_ok(shape):
+        return None
+    else:
+        m = shape.to(dt)
+    phi = torch.zeros(rows, dtype=torch.float64)
+    w = torch.full((rows, 1), 0.5, dtype=dt)
+    arr = freq_hz.numpy()
+    # the kernels read a row's frequencies in full before writing its samples
+    _run_rows(_nb_osc_fwd, [arr, phi.numpy(), _np(m), w.numpy(), arr], float(sample_rate),
+              wave, True)
+    return freq_hz
+
+
 def accumulate_phase(
     freq_hz: float | Tensor,
     *,

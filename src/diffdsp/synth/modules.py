@@ -256,6 +256,11 @@ class VCO(SynthModule):
             if self.waveform != "sine":
                 raise InputError("the fm port is only available on sine VCOs (PM operators)")
             wave = torch.sin(2.0 * math.pi * phase + mod)
+        elif (self.waveform in ("sine", "morph") and not const and freq.shape == (ctx.batch, n)
+              and freq is not inputs["freq"] and (wave_ := O._osc_over_freq_(
+                  freq, wave=O._WAVE_CODE[self.waveform], sample_rate=sr,
+                  shape=_col(params["shape"]) if self.waveform == "morph" else None)) is not None):
+            wave = wave_  # no graph: the oscillator overwrites our own frequency buffer
         elif self.waveform == "morph":
             wave = O.morph_saw_square(f, shape=params["shape"] if const else _col(params["shape"]),
                                       sample_rate=sr, n_samples=ns)
