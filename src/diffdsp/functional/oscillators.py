@@ -100,8 +100,10 @@ def _as_freq(freq_hz: float | Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------------
-# Compiled CPU path: one pass per row accumulates the phase in float64 (wrapped every sample)
-# and evaluates the waveform, so a render allocates only its output; the backward pass
+# Compiled CPU path: per row, the phase is accumulated in float64 (wrapped every sample) and the
+# waveform evaluated; for a time-varying frequency (and any sine) the row is split into
+# increments, the serial phase recursion and the waveform (a loop that vectorises), with one
+# scratch row per call, so a render allocates little besides its output; the backward pass
 # recomputes the phase and runs the adjoint of the accumulation (a reversed running sum) in the
 # same kernel. The torch code below each public function is the reference and the path for
 # other devices; both agree to float64 rounding (tested).
