@@ -150,3 +150,22 @@ def test_subtractive_pitch_is_the_note() -> None:
     assert isinstance(y, torch.Tensor)
     spec = np.abs(np.fft.rfft(y[0, 0].numpy() * np.hanning(16000)))
     assert abs(int(spec.argmax()) - 220) <= 1
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_no_grad_in_place_render_equals_autograd_render(name: str) -> None:
+    """Without gradients, modules write into buffers they own; the output must not change and the
+    caller's parameters must be left untouched."""
+    patch = get_preset(name, SR)
+    u = patch.sample(4, generator=torch.Generator().manual_seed(3))
+    u_before = u.clone()
+    with torch.no_grad():
+        y_fast = patch(u, n_samples=2000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(u, u_before)
+    y_grad = patch(u.clone().requires_grad_(True), n_samples=2000,
+                   generator=torch.Generator().manual_seed(0))
+    assert isinstance(y_fast, torch.Tensor) and isinstance(y_grad, torch.Tensor)
+    assert torch.equal(y_fast, y_grad.detach())
+    outs = patch(u, n_samples=2000, return_all=True, generator=torch.Generator().manual_seed(0))
+    assert isinstance(outs, dict)
+    assert torch.equal(outs[patch.output], y_fast.reshape(outs[patch.output].shape))
