@@ -17,7 +17,9 @@ from diffdsp.io import PathLike
 __all__ = [
     "Progress",
     "TaskResult",
+    "checkpoint_digest",
     "fit_progress",
+    "load_checkpoint",
     "prepare_out_dir",
     "resolve_device",
     "seed_all",
@@ -100,3 +102,44 @@ def prepare_out_dir(out_dir: PathLike, inputs: Iterable[PathLike] = ()) -> Path:
     except OSError as exc:
         raise InputError(f"{out}: output folder is not writable ({exc.strerror})") from None
     return out
+
+
+def checkpoint_digest(tensors: Iterable[torch.Tensor | None], meta: dict[str, Any]) -> str:
+    """A fingerprint of what a checkpoint is written for (input samples, settings, seed).
+
+    ``--resume`` refuses a checkpoint whose digest differs, so a stale file in the output folder is
+    never silently mixed into another fit.
+
+    Examples:
+        >>> x = torch.zeros(3)
+        >>> checkpoint_digest([x], {"seed": 0}) == checkpoint_digest([x], {"seed": 1})
+        False
+    """
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for t in tensors:
+        if t is not None:
+            h.update(t.detach().cpu().to(torch.float64).contiguous().numpy().tobytes())
+    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def load_checkpoint(path: Path | None, digest: str, *, written_for: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` (``None`` if there is none), refusing one of another fit.
+
+    Raises:
+        InputError: the file cannot be read, or was written for another ``written_for``
+            (e.g. "target, patch, settings or seed").
+    """
+    if path is None or not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # any unreadable file is a bad input
+        raise InputError(f"{path}: cannot read the checkpoint ({exc})") from None
+    if not isinstance(state, dict) or state.get("digest") != digest:
+        raise InputError(f"{path}: checkpoint written for another {written_for}; remove it or "
+                         "run without --resume")
+    return state

@@ -43,7 +43,15 @@ from diffdsp.io import PathLike
 from diffdsp.params import ParamRange
 from diffdsp.synth.modules import Note
 from diffdsp.synth.patch import Patch
-from diffdsp.tasks._common import Progress, TaskResult, prepare_out_dir, resolve_device, seed_all
+from diffdsp.tasks._common import (
+    Progress,
+    TaskResult,
+    checkpoint_digest,
+    load_checkpoint,
+    prepare_out_dir,
+    resolve_device,
+    seed_all,
+)
 
 __all__ = [
     "MatchFit",
@@ -401,17 +409,9 @@ def _unbounded(u: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
 def _digest(target: Tensor, patch: Patch, settings: MatchSettings, seed: int,
             init_u: Tensor | None, note_s: float | None) -> str:
     """What a checkpoint must have been written for (target, patch, settings, seed)."""
-    import hashlib
-    import json
-
-    h = hashlib.sha256()
-    h.update(target.detach().cpu().to(torch.float64).contiguous().numpy().tobytes())
-    if init_u is not None:
-        h.update(init_u.detach().cpu().to(torch.float64).contiguous().numpy().tobytes())
-    h.update(json.dumps({"patch": patch.to_dict(), "settings": asdict(settings), "seed": seed,
-                         "note_s": note_s, "dtype": str(target.dtype)},
-                        sort_keys=True, default=str).encode())
-    return h.hexdigest()
+    return checkpoint_digest([target, init_u], {
+        "patch": patch.to_dict(), "settings": asdict(settings), "seed": seed, "note_s": note_s,
+        "dtype": str(target.dtype)})
 
 
 def fit_patch(
@@ -478,15 +478,8 @@ def fit_patch(
     prange = patch.param_ranges[pkey] if pkey is not None else None
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
     digest = _digest(target, patch, s, seed, init_u, note_s) if ckpt is not None else ""
-    state: dict[str, Any] | None = None
-    if resume and ckpt is not None and ckpt.is_file():
-        try:
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        except Exception as exc:  # any unreadable file is a bad input
-            raise InputError(f"{ckpt}: cannot read the checkpoint ({exc})") from None
-        if not isinstance(state, dict) or state.get("digest") != digest:
-            raise InputError(f"{ckpt}: checkpoint written for another target, patch, settings "
-                             "or seed; remove it or run without --resume")
+    state = (load_checkpoint(ckpt, digest, written_for="target, patch, settings or seed")
+             if resume else None)
 
     # ---- starting points: (batch, n_starts, n_params) and pitch windows
     if s.init == "random":

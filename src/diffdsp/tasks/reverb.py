@@ -45,7 +45,7 @@ from diffdsp.functional.analysis import echo_density_profile, mixing_time_s
 from diffdsp.functional.fdn import fdn_transfer
 from diffdsp.lti.fdn import FDN, GEQAttenuation, build_fdn
 from diffdsp.lti.systems import octave_centers_hz
-from diffdsp.tasks._common import Progress, TaskResult
+from diffdsp.tasks._common import Progress, TaskResult, checkpoint_digest, load_checkpoint
 
 __all__ = [
     "METRIC_BANDS_HZ",
@@ -448,27 +448,12 @@ def _fill_nan(values: list[float], fallback: float) -> list[float]:
 
 def _fit_digest(rir: Tensor, sample_rate: int, settings: dict[str, Any], seed: int) -> str:
     """What a checkpoint must have been written for (RIR samples, rate, settings, seed)."""
-    import hashlib
-    import json
-
-    h = hashlib.sha256()
-    h.update(rir.detach().cpu().to(torch.float64).contiguous().numpy().tobytes())
-    h.update(json.dumps({"sample_rate": sample_rate, "settings": settings, "seed": seed},
-                        sort_keys=True, default=str).encode())
-    return h.hexdigest()
+    return checkpoint_digest([rir], {"sample_rate": sample_rate, "settings": settings,
+                                     "seed": seed})
 
 
 def _load_stage(ckpt: Path | None, digest: str) -> dict[str, Any] | None:
-    if ckpt is None or not ckpt.is_file():
-        return None
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    except Exception as exc:  # any unreadable file is a bad input
-        raise InputError(f"{ckpt}: cannot read the checkpoint ({exc})") from None
-    if not isinstance(state, dict) or state.get("digest") != digest:
-        raise InputError(f"{ckpt}: checkpoint written for another RIR, settings or seed; remove "
-                         "it or run without --resume")
-    return state
+    return load_checkpoint(ckpt, digest, written_for="RIR, settings or seed")
 
 
 def _save_stage(ckpt: Path, state: dict[str, Any]) -> None:
