@@ -21,10 +21,7 @@ References:
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -32,6 +29,7 @@ import torch
 from torch import Tensor
 
 from diffdsp._validation import InputError, check_int
+from diffdsp.functional._parallel import run_split
 
 __all__ = ["coprime_delays", "fdn_time", "fdn_transfer"]
 
@@ -160,28 +158,6 @@ def _numba_kernels() -> dict[str, Any]:
     return _KERNELS
 
 
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _run_split(kern: Any, total: int, args: tuple[Any, ...], min_per_thread: int) -> None:
-    """Run the serial, GIL-free ``kern(*args, start, stop)`` over ``[0, total)`` split across
-    torch's thread count (a thread pool, not numba's OpenMP runtime, which contends with
-    torch's own pool)."""
-    global _POOL
-    n = max(1, min(torch.get_num_threads(), total // max(1, min_per_thread)))
-    if n <= 1:
-        kern(*args, 0, total)
-        return
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-    bounds = [round(i * total / n) for i in range(n + 1)]
-    pool = _POOL
-    futures = [pool.submit(kern, *(*args, lo, hi))
-               for lo, hi in itertools.pairwise(bounds) if hi > lo]
-    for f in futures:
-        f.result()
-
-
 def _np(t: Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().resolve_conj().numpy())
 
@@ -201,7 +177,7 @@ class _FDNTransfer(torch.autograd.Function):
         y = np.empty((nb, m_bins), dtype=gn.dtype)
         x = np.empty((nb, m_bins, n), dtype=gn.dtype)
         u = np.empty((nb, m_bins, n) if adjoint else (1, 1, n), dtype=gn.dtype)
-        _run_split(kern, nb * m_bins, (gn, an, bn, cn, y, x, u, adjoint), 2048)
+        run_split(kern, nb * m_bins, (gn, an, bn, cn, y, x, u, adjoint), 2048)
         return torch.from_numpy(y), torch.from_numpy(x), torch.from_numpy(u)
 
     @staticmethod
@@ -428,7 +404,7 @@ def _run_time(x: Tensor, delays: list[int], a: Tensor, b: Tensor, c: Tensor, d: 
     xn = _np(x)
     y = np.empty((nb, t_len), dtype=xn.dtype)
     lines = np.empty((nb, n, t_len) if store else (1, 1, 1), dtype=xn.dtype)
-    _run_split(_numba_kernels()["time"], nb, (
+    run_split(_numba_kernels()["time"], nb, (
         xn, np.asarray(delays, dtype=np.int64), _np(a), _np(b), _np(c), _np(d), _np(sos), y,
         lines, store), 1)
     return torch.from_numpy(y), (torch.from_numpy(lines) if store else None)

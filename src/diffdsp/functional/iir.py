@@ -47,10 +47,8 @@ References:
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -59,6 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffdsp._validation import InputError, check_choice, check_finite, check_tensor
+from diffdsp.functional._parallel import run_rows
 
 try:  # numba is a core dependency; the torch path keeps the module usable without it
     import numba
@@ -444,41 +443,13 @@ if _HAVE_NUMBA:
             ga[bi, 1] = sa2
 
 
-
-_POOL: ThreadPoolExecutor | None = None
 _PARALLEL_MIN_WORK = 1 << 16
-
-
-def _reset_pool_after_fork() -> None:
-    # a forked child (DataLoader workers, fork-based multiprocessing) inherits the pool object but
-    # not its threads: start a fresh pool there instead of waiting forever on dead workers
-    global _POOL
-    _POOL = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_pool_after_fork)
 
 
 def _run_rows(kern: Any, batched: list[np.ndarray], *extra: Any) -> None:
     """Run ``kern(*batched, *extra)``, the batch (first axis) split over torch's threads."""
-    global _POOL
-    B = batched[0].shape[0]
     work = batched[0].size * max(1, batched[1].shape[-1])
-    n = min(torch.get_num_threads(), B)
-    if n <= 1 or work < _PARALLEL_MIN_WORK:
-        kern(*batched, *extra)
-        return
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-    bounds = [(lo, hi) for lo, hi in itertools.pairwise(round(i * B / n) for i in range(n + 1))
-              if hi > lo]
-    futures = [_POOL.submit(kern, *[arr[lo:hi] for arr in batched], *extra)
-               for lo, hi in bounds[1:]]
-    lo, hi = bounds[0]
-    kern(*[arr[lo:hi] for arr in batched], *extra)  # the calling thread takes the first share
-    for f in futures:
-        f.result()
+    run_rows(kern, batched, *extra, work=work, min_work=_PARALLEL_MIN_WORK)
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -59,6 +58,7 @@ from diffdsp._validation import (
     check_sample_rate,
     check_tensor,
 )
+from diffdsp.functional._parallel import run_rows
 from diffdsp.functional.fir import fir_from_magnitude, time_varying_fir
 
 __all__ = [
@@ -125,41 +125,13 @@ _W_PHASE, _W_SINE, _W_SAW, _W_SQUARE, _W_TRI, _W_PULSE, _W_MORPH, _W_BITRI = ran
 _WAVE_CODE = {"sine": _W_SINE, "saw": _W_SAW, "square": _W_SQUARE, "triangle": _W_TRI,
               "pulse": _W_PULSE, "morph": _W_MORPH}
 
-_POOL: ThreadPoolExecutor | None = None
 _PARALLEL_MIN_WORK = 1 << 15
 
 
-def _reset_pool_after_fork() -> None:  # pragma: no cover - runs in forked children
-    global _POOL
-    _POOL = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_pool_after_fork)
-
-
 def _run_rows(kern: Any, arrays: list[np.ndarray], *extra: Any) -> None:
-    """Run ``kern(*arrays, *extra)`` with the rows (first axis) split over torch's threads.
-
-    Kernels are serial, release the GIL and only touch their own rows; rows are shared out
-    between ``torch.get_num_threads()`` threads (numba's own parallel runtime would contend
-    with torch's OpenMP pool).
-    """
-    global _POOL
-    rows = arrays[0].shape[0]
-    work = max(a.size for a in arrays)
-    n = min(torch.get_num_threads(), rows)
-    if n <= 1 or work < _PARALLEL_MIN_WORK:
-        kern(*arrays, *extra)
-        return
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-    bounds = [(round(i * rows / n), round((i + 1) * rows / n)) for i in range(n)]
-    futures = [_POOL.submit(kern, *[a[lo:hi] for a in arrays], *extra) for lo, hi in bounds[1:]]
-    lo, hi = bounds[0]
-    kern(*[a[lo:hi] for a in arrays], *extra)
-    for fut in futures:
-        fut.result()
+    """Run ``kern(*arrays, *extra)`` with the rows (first axis) split over torch's threads."""
+    run_rows(kern, arrays, *extra, work=max(a.size for a in arrays),
+             min_work=_PARALLEL_MIN_WORK)
 
 
 if _HAVE_NUMBA:
