@@ -93,6 +93,9 @@ def test_resynth_real_note_follows_pitch(tmp_path: Path) -> None:
     after = res.result["metrics"]["after"]
     assert after["f0_within_20_cents_pct"] > 90.0
     assert after["loudness_corr"] > 0.9
+    assert info_in.samplerate != 16_000  # the note is resampled, and result.json says so
+    assert res.result["notes"] == [f"processed at 16000 Hz (resampled from {info_in.samplerate} "
+                                   f"Hz); output.wav at {info_in.samplerate} Hz"]
 
 
 def test_checkpoint_of_another_type_or_version_exits_2(trained: Path, tmp_path: Path) -> None:
@@ -132,6 +135,12 @@ def test_cli_resynth_json(tmp_path: Path) -> None:
     assert code == 0, err
     result = json.loads(out)
     assert result["task"] == "resynth" and result["metrics"]["after"]["f0_within_20_cents_pct"] > 95
+    assert result["notes"] == []  # mono at the processing rate: nothing was done to it
+    save_audio(tmp_path / "st.wav", torch.stack([x, 0.5 * x]), 16000)
+    code, out, err = run_cli(["resynth", tmp_path / "st.wav", "--out", tmp_path / "rs2", "--json",
+                              "--threads", "1"])
+    assert code == 0, err
+    assert json.loads(out)["notes"] == ["2 channels mixed to mono"]
 
 
 @pytest.mark.slow

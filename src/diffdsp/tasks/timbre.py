@@ -258,11 +258,20 @@ MAX_RENDER_S = 120.0  # transfer/resynth render in one pass: longer inputs are r
 
 
 def _load_mono(path: PathLike, sample_rate: int, max_seconds: float | None = None
-               ) -> tuple[Tensor, int, int]:
-    """Audio mixed to mono and resampled: ``(x (T,), original rate, original length)``."""
+               ) -> tuple[Tensor, int, int, list[str]]:
+    """Audio mixed to mono and resampled.
+
+    Returns ``(x (T,), original rate, original length, notes)``; ``notes`` says what was done to
+    the input (mono mix, resampling), for ``result.json``.
+    """
     audio, sr = load_audio(path, max_seconds=max_seconds)
+    notes = [f"{audio.shape[0]} channels mixed to mono"] if audio.shape[0] > 1 else []
+    if sr != sample_rate:
+        notes.append(f"processed at {sample_rate} Hz (resampled from {sr} Hz); output.wav at "
+                     f"{sr} Hz")
     mono = audio.mean(0)
-    return resample(mono, sr, sample_rate) if sr != sample_rate else mono, sr, audio.shape[-1]
+    x = resample(mono, sr, sample_rate) if sr != sample_rate else mono
+    return x, sr, audio.shape[-1], notes
 
 
 def _audio_files(audio_dir: PathLike) -> list[Path]:
@@ -531,7 +540,7 @@ def transfer(
     out = prepare_out_dir(out_dir, [input_path, model_path])
     seed_all(seed)
     cfg = model.config
-    x, sr_in, n_in = _load_mono(input_path, cfg.sample_rate, MAX_RENDER_S)
+    x, sr_in, n_in, notes = _load_mono(input_path, cfg.sample_rate, MAX_RENDER_S)
     if progress is not None:
         progress("timbre transfer", 0, 2, float("nan"))
     feats = compute_features(x[None], cfg)
@@ -579,7 +588,7 @@ def transfer(
                 "device": str(dev)}
     result = write_result_json(out, task="timbre", inputs=[input_path], settings=settings,
                                metrics_before=before, metrics_after=metrics, fit=None, seed=seed,
-                               files=files_out, extra={"warnings": warnings})
+                               files=files_out, extra={"warnings": warnings, "notes": notes})
     if progress is not None:
         progress("timbre transfer", 2, 2, float("nan"))
     return TaskResult(task="timbre", out_dir=out, result=result,
@@ -624,7 +633,7 @@ def resynth(
     cfg = TimbreConfig(sample_rate=sample_rate, n_harmonics=n_harmonics, reverb_s=0.0)
     out = prepare_out_dir(out_dir, [input_path])
     seed_all(seed)
-    x, sr_in, n_in = _load_mono(input_path, cfg.sample_rate, MAX_RENDER_S)
+    x, sr_in, n_in, notes = _load_mono(input_path, cfg.sample_rate, MAX_RENDER_S)
     feats = compute_features(x[None], cfg)
     warnings = _input_warnings(x[None], feats, cfg)
     ctrl = analyse_harmonics(x[None], feats["f0_filled_hz"], feats["voiced"], cfg)
@@ -649,7 +658,7 @@ def resynth(
     result = write_result_json(out, task="resynth", inputs=[input_path],
                                settings={"sample_rate": sample_rate, "n_harmonics": n_harmonics},
                                metrics_after=metrics, seed=seed, files=files_out,
-                               extra={"warnings": warnings})
+                               extra={"warnings": warnings, "notes": notes})
     return TaskResult(task="resynth", out_dir=out, result=result,
                       files=sorted({*files_out, "result.json"}), sections=[section])
 
