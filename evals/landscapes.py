@@ -23,10 +23,41 @@ Measures and prints:
    re-weighting), 5 realisations per condition with independent noise fine structure; AUC and
    Spearman correlation of each loss with the condition difference.
 
+7. (``--tutorial-scale``, reported + the bar of point 3 at the tutorial's resolution) the
+   tutorial's figures at their own scale, on ``build_recipe("reverb", {"preset": "tutorial",
+   "attenuation": A, "target": T, "seconds": S})`` (N = 6, 48 kHz, third-octave EDC 20 Hz -
+   12.5 kHz normalised to 0 dB, MSS 128-4096, power convergence, ESR), 1 thread per process:
+
+   - 2-D landscapes, 100 x 100 (T60 at DC 0.25-3.75 s linear x crossover 1.6-16 kHz log), fixed
+     feedback matrix, for A in {lowpass (the slides' filter), shelf (FLAMO's)} and T in {fdn
+     (the FDN's own response at the truth: the issue's case), noise (shaped Gaussian noise)};
+   - 1-D sweeps, 200 steps per parameter (the other at its truth), each under 25 random
+     orthogonal feedback matrices (target fixed, made with the original matrix), A = lowpass,
+     T in {fdn, noise}. Minima are counted on EVERY perturbed curve (mean and max over the 25),
+     also on the fixed-matrix curve and the median curve.
+
+   Counting rule, fixed before any of these numbers was seen: per landscape / per curve, (a)
+   the strict count (:func:`~diffdsp.diagnostics.count_local_minima`: 8 neighbours in 2-D, 2 in
+   1-D, plateaus once, ties within 1e-6 of the range) and (b) the number of basins deeper than
+   0.1 %, **1 %** and 5 % of that landscape's (curve's) own max - min
+   (:func:`~diffdsp.diagnostics.minima_depths`, sublevel-set persistence). **Verdict of the bar**
+   ("the MSS landscape shows more local minima than EDC on that case"): judged on the 2-D
+   100 x 100 landscape with the low-pass filter and the FDN target (``2d-lowpass-fdn``): MET iff
+   MSS has more basins deeper than 1 % than EDC. Every other setting is reported with the same
+   two counts (and the comparison printed), whichever way it goes. The IR length is 1 s (the
+   cost of the third-octave EDC at 48 kHz: ~0.14 s per grid point for all four losses at 1 s,
+   ~0.33 s at FLAMO's 2 s, 1 thread; a 100 x 100 landscape at 1 s takes ~25 min of one core).
+   Per-job results go to ``--ts-parts`` (JOB.json, JOB.npz), so jobs can run in separate
+   processes; every call then merges all parts present into
+   ``evals/results/landscapes_tutorial.json`` and prints the FIGURE lines.
+
 Usage::
 
     .venv/bin/python evals/landscapes.py            # the reported figures
     .venv/bin/python evals/landscapes.py --quick    # a few seconds, proves it runs
+    .venv/bin/python evals/landscapes.py --tutorial-scale --threads 1   # point 7, hours
+    .venv/bin/python evals/landscapes.py --tutorial-scale --threads 1 --ts-jobs 2d-lowpass-fdn
+    .venv/bin/python evals/landscapes.py --tutorial-scale --quick      # seconds
 
 The gradient-direction figure of the match loss (DiffMoog Table 1 protocol) is measured by
 ``evals/gradient_direction.py`` (the synth engineer's script, built on
@@ -39,6 +70,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -54,7 +86,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from diffdsp import data  # noqa: E402
-from diffdsp.diagnostics import grid_values, landscape, landscapes, sensitivity  # noqa: E402
+from diffdsp.diagnostics import (  # noqa: E402
+    count_local_minima,
+    grid_values,
+    landscape,
+    landscapes,
+    minima_depths,
+    sensitivity,
+)
 from diffdsp.tasks.landscape import build_recipe  # noqa: E402
 
 #: basin-depth thresholds (fraction of the landscape range) reported for every landscape
@@ -282,6 +321,259 @@ def real_sensitivity(quick: bool, seed: int) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- tutorial scale
+
+#: the tutorial-scale jobs, in the order they run (``--ts-jobs all``): 2-D landscapes first
+#: (the verdict's case first), then the 1-D sweeps under feedback-matrix perturbations
+TS_JOBS = ("2d-lowpass-fdn", "2d-lowpass-noise", "2d-shelf-fdn", "2d-shelf-noise",
+           "1d-lowpass-fdn-t60_dc_s", "1d-lowpass-fdn-cutoff_hz",
+           "1d-lowpass-noise-t60_dc_s", "1d-lowpass-noise-cutoff_hz")
+#: the setting the bar is judged on (decided before any number was seen)
+TS_VERDICT_JOB = "2d-lowpass-fdn"
+_TS_RE = re.compile(r"^(2d|1d)-(lowpass|shelf)-(fdn|noise)(?:-(t60_dc_s|cutoff_hz))?"
+                    r"(?:@([0-9.]+))?$")
+_TS_LOSSES = ("edc", "mss", "power_convergence", "esr")
+
+
+def _ts_parse(job: str) -> tuple[str, str, str, str | None, float | None]:
+    m = _TS_RE.match(job)
+    if m is None or (m.group(1) == "1d") != (m.group(4) is not None):
+        raise SystemExit(f"bad --ts-jobs entry {job!r}: expected 2d-FILTER-TARGET[@SECONDS] or "
+                         "1d-FILTER-TARGET-PARAM[@SECONDS], FILTER lowpass|shelf, TARGET "
+                         "fdn|noise, PARAM t60_dc_s|cutoff_hz")
+    secs = float(m.group(5)) if m.group(5) else None
+    return m.group(1), m.group(2), m.group(3), m.group(4), secs
+
+
+def _counts(values: Any) -> dict[str, Any]:
+    """Strict count and basin-depth counts (fractions of this landscape's own range)."""
+    depths = minima_depths(values)
+    return {"strict": count_local_minima(values),
+            "significant": {str(d): sum(1 for x in depths if x > d) for d in DEPTHS},
+            "depths_top": [round(x, 5) for x in depths[:6]]}
+
+
+def tutorial_scale_job(job: str, *, points: int, steps: int, seconds: float, k: int,
+                       batch_size: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One job of the tutorial-scale measurement: (summary, raw arrays for plots)."""
+    import numpy as np
+
+    dim, att, tgt, param, secs = _ts_parse(job)
+    secs = seconds if secs is None else secs
+    rec = build_recipe("reverb", {"preset": "tutorial", "seconds": secs, "target": tgt,
+                                  "attenuation": att}, seed=seed)
+    names = ["t60_dc_s", "cutoff_hz"]
+    losses = {n: rec.losses[n] for n in _TS_LOSSES}
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
+    info: dict[str, Any] = {"job": job, "dim": dim, "attenuation": att, "target": tgt,
+                            "seconds": secs, "sample_rate": rec.sample_rate,
+                            "settings": {k_: v for k_, v in rec.settings.items()
+                                         if k_ != "delay_samples"}, "truth": rec.truth}
+    raw: dict[str, Any] = {}
+    if dim == "2d":
+        grid = {n: grid_values(rec.ranges[n], points) for n in names}
+        res = landscapes(rec.render, losses, rec.target, grid, ranges=rec.ranges,
+                         truth={n: rec.truth[n] for n in names}, batch_size=batch_size,
+                         seed=seed)
+        info["points"] = points
+        info["losses"] = {n: {**_counts(r.loss), "argmin": r.argmin,
+                              "argmin_steps": r.argmin_steps,
+                              "within_one_step": r.argmin_within_one_step}
+                          for n, r in res.items()}
+        raw = {"axes_" + n: np.asarray(v) for n, v in zip(names, next(iter(res.values())).axes,
+                                                            strict=True)}
+        raw.update({"loss_" + n: r.loss.numpy() for n, r in res.items()})
+    else:
+        assert param is not None
+        other = next(n for n in names if n != param)
+        grid = {param: grid_values(rec.ranges[param], steps)}
+        common: dict[str, Any] = dict(ranges=rec.ranges, truth={param: rec.truth[param]},
+                                      reference={other: rec.truth[other]},
+                                      batch_size=batch_size, seed=seed)
+        fixed = landscapes(rec.render, losses, rec.target, grid, **common)
+        pert = landscapes(rec.render, losses, rec.target, grid, perturb=rec.perturb,
+                          repeats=k, **common) if k > 0 else None
+        info.update({"param": param, "steps": steps, "perturbations": k})
+        out: dict[str, Any] = {}
+        f0 = fixed[next(iter(losses))]
+        assert f0.argmin_index is not None and f0.argmin_steps is not None
+        truth_pos = f0.argmin_index[0] - f0.argmin_steps[param]  # fractional grid index
+        for n in losses:
+            f = fixed[n]
+            row: dict[str, Any] = {"fixed": {**_counts(f.loss), "argmin_steps": f.argmin_steps}}
+            if pert is not None:
+                p = pert[n]
+                per = [_counts(p.runs[j]) for j in range(k)]
+                strict = [c["strict"] for c in per]
+                row["per_run"] = {
+                    "strict": strict,
+                    "strict_mean": sum(strict) / k, "strict_max": max(strict),
+                    "significant_mean": {str(d): sum(c["significant"][str(d)] for c in per) / k
+                                         for d in DEPTHS},
+                    "significant_max": {str(d): max(c["significant"][str(d)] for c in per)
+                                        for d in DEPTHS},
+                    "significant_runs": {str(d): [c["significant"][str(d)] for c in per]
+                                         for d in DEPTHS},
+                    "argmin_steps_abs_mean": float(np.mean([
+                        abs(int(np.nanargmin(p.runs[j].numpy())) - truth_pos) for j in range(k)])),
+                }
+                row["median"] = {**_counts(p.loss), "argmin_steps": p.argmin_steps}
+                raw["runs_" + n] = p.runs.numpy()
+            out[n] = row
+            raw["fixed_" + n] = f.loss.numpy()
+        info["losses"] = out
+        raw["axis"] = np.asarray(fixed[next(iter(losses))].axes[0])
+    info["wall_s"] = round(time.perf_counter() - t0, 1)
+    info["load_start"] = round(load0, 2)
+    info["load_end"] = round(os.getloadavg()[0], 2)
+    return info, raw
+
+
+def _ts_row(job: str, n: str, v: dict[str, Any]) -> str:
+    if "per_run" in v:
+        pr = v["per_run"]
+        sig = ", ".join(f">{float(d):.1%}: {pr['significant_mean'][d]:.2f}/"
+                        f"{pr['significant_max'][d]}" for d in pr["significant_mean"])
+        return (f"{job} {n:18s} per perturbed curve: strict mean {pr['strict_mean']:.2f} max "
+                f"{pr['strict_max']}; basins deeper than [{sig}] (mean/max); fixed matrix "
+                f"{_fmt_minima(v['fixed'])}; median curve strict {v['median']['strict']}")
+    if "fixed" in v:
+        return f"{job} {n:18s} fixed matrix {_fmt_minima(v['fixed'])}"
+    steps = ", ".join(f"{a} {s:+.2f}" for a, s in (v["argmin_steps"] or {}).items())
+    return f"{job} {n:18s} {_fmt_minima(v)}, argmin - truth [{steps}] grid steps"
+
+
+def tutorial_scale_report(parts: dict[str, dict[str, Any]], quick: bool) -> dict[str, Any]:
+    """Print every row and the FIGURE lines; return the JSON document."""
+    for job, info in parts.items():
+        size = (f"{info['points']}x{info['points']}" if info["dim"] == "2d" else
+                f"{info['steps']} steps x {info['perturbations']} matrices")
+        print(f"tutorial scale {job}: {size}, {info['seconds']:g} s at {info['sample_rate']} Hz, "
+              f"wall {info['wall_s']:.0f} s (load {info['load_start']:.1f}-"
+              f"{info['load_end']:.1f})")
+        for n, v in info["losses"].items():
+            print("  " + _ts_row(job, n, v))
+    verdict: dict[str, Any] = {"job": TS_VERDICT_JOB, "rule": "2-D landscape: number of "
+                               "basins deeper than 1 % of the range, mss > edc"}
+    comparisons = {}
+    for job, info in parts.items():
+        L = info["losses"]
+        if info["dim"] == "2d":
+            m, e = L["mss"], L["edc"]
+            comparisons[job] = {
+                "mss_1pct": m["significant"]["0.01"], "edc_1pct": e["significant"]["0.01"],
+                "mss_strict": m["strict"], "edc_strict": e["strict"],
+                "mss_more_1pct": m["significant"]["0.01"] > e["significant"]["0.01"],
+                "mss_more_strict": m["strict"] > e["strict"]}
+        elif "per_run" in L["mss"]:
+            m, e = L["mss"]["per_run"], L["edc"]["per_run"]
+            comparisons[job] = {
+                "mss_1pct_mean": m["significant_mean"]["0.01"],
+                "edc_1pct_mean": e["significant_mean"]["0.01"],
+                "mss_strict_mean": m["strict_mean"], "edc_strict_mean": e["strict_mean"],
+                "mss_more_1pct": m["significant_mean"]["0.01"] > e["significant_mean"]["0.01"],
+                "mss_more_strict": m["strict_mean"] > e["strict_mean"]}
+        if job in comparisons:
+            c = comparisons[job]
+            kind = "" if info["dim"] == "2d" else " (mean per perturbed curve)"
+            a, b = ("mss_1pct", "edc_1pct") if info["dim"] == "2d" else (
+                "mss_1pct_mean", "edc_1pct_mean")
+            s1, s2 = ("mss_strict", "edc_strict") if info["dim"] == "2d" else (
+                "mss_strict_mean", "edc_strict_mean")
+            print(f"FIGURE tutorial_scale_minima {job}{kind}: deeper than 1 % mss={c[a]:g} "
+                  f"edc={c[b]:g}; strict mss={c[s1]:g} edc={c[s2]:g}")
+    v = comparisons.get(TS_VERDICT_JOB)
+    judged = v is not None and not quick and parts[TS_VERDICT_JOB]["points"] >= 100
+    verdict["met"] = bool(v["mss_more_1pct"]) if v is not None else None
+    verdict["judged"] = judged
+    if v is None:
+        text = "not judged (job not run)"
+    elif not judged:
+        text = "not judged (" + ("quick" if quick else "grid smaller than 100x100") + ")"
+    else:
+        text = "MET" if v["mss_more_1pct"] else "NOT MET"
+    print(f"FIGURE tutorial_scale_verdict MSS has more local minima than EDC on "
+          f"{TS_VERDICT_JOB} (basins deeper than 1 %): {text}")
+    return {"verdict": verdict, "comparisons": comparisons, "jobs": parts,
+            "depth_thresholds": list(DEPTHS)}
+
+
+def tutorial_scale_plot(parts_dir: Path, path: Path) -> None:
+    """Heat maps of the 2-D jobs (rows) x losses (columns), small PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    jobs = [j for j in TS_JOBS if j.startswith("2d") and (parts_dir / f"{j}.npz").is_file()]
+    if not jobs:
+        return
+    fig, axes = plt.subplots(len(jobs), len(_TS_LOSSES), squeeze=False,
+                             figsize=(2.3 * len(_TS_LOSSES), 2.0 * len(jobs)),
+                             layout="constrained")
+    for i, job in enumerate(jobs):
+        z = np.load(parts_dir / f"{job}.npz")
+        info = json.loads((parts_dir / f"{job}.json").read_text())
+        t60, fc = z["axes_t60_dc_s"], z["axes_cutoff_hz"]
+        for j, n in enumerate(_TS_LOSSES):
+            v = z["loss_" + n]
+            lo, hi = np.nanmin(v), np.nanmax(v)
+            vn = np.log10((v - lo) / (hi - lo if hi > lo else 1.0) + 1e-3)
+            ax = axes[i][j]
+            ax.pcolormesh(fc / 1000, t60, vn, shading="nearest", cmap="viridis", vmin=-3,
+                          vmax=0, rasterized=True)
+            ax.set_xscale("log")
+            ax.plot([info["truth"]["cutoff_hz"] / 1000], [info["truth"]["t60_dc_s"]], "wx")
+            c = info["losses"][n]
+            ax.set_title(f"{job[3:]} {n}\nstrict {c['strict']}, >1%: "
+                         f"{c['significant']['0.01']}", fontsize=7)
+            ax.tick_params(labelsize=6)
+            if i == len(jobs) - 1:
+                ax.set_xlabel("crossover (kHz)", fontsize=7)
+            if j == 0:
+                ax.set_ylabel("T60 at DC (s)", fontsize=7)
+    fig.savefig(path, dpi=60)
+    plt.close(fig)
+
+
+def tutorial_scale(args: argparse.Namespace) -> int:
+    import tempfile
+
+    import numpy as np
+
+    quick = args.quick
+    parts_dir: Path = Path(tempfile.mkdtemp(prefix="ts_quick_")) if quick else args.ts_parts
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [] if args.ts_jobs == "none" else list(TS_JOBS) if args.ts_jobs == "all" else [
+        j.strip() for j in args.ts_jobs.split(",") if j.strip()]
+    if quick:
+        jobs = ["2d-lowpass-fdn", "1d-lowpass-fdn-t60_dc_s"]
+    for job in jobs:
+        _ts_parse(job)
+    for job in jobs:
+        info, raw = tutorial_scale_job(
+            job, points=4 if quick else args.ts_points, steps=5 if quick else args.ts_steps,
+            seconds=0.1 if quick else args.ts_seconds, k=2 if quick else args.perturbations,
+            batch_size=args.ts_batch, seed=args.seed)
+        (parts_dir / f"{job}.json").write_text(json.dumps(info, indent=1, default=str))
+        np.savez_compressed(parts_dir / f"{job}.npz", **raw)
+        print(f"done {job} in {info['wall_s']:.0f} s", flush=True)
+    parts = {j: json.loads((parts_dir / f"{j}.json").read_text())
+             for j in sorted({*TS_JOBS, *jobs}, key=lambda j: (j not in TS_JOBS, TS_JOBS.index(j)
+                                                                if j in TS_JOBS else 0, j))
+             if (parts_dir / f"{j}.json").is_file()}
+    doc = tutorial_scale_report(parts, quick)
+    if not quick and args.ts_out is not None:
+        args.ts_out.parent.mkdir(parents=True, exist_ok=True)
+        args.ts_out.write_text(json.dumps(doc, indent=1, default=str))
+        print(f"wrote {args.ts_out}")
+    if args.ts_plot is not None and not quick:
+        tutorial_scale_plot(parts_dir, args.ts_plot)
+        print(f"wrote {args.ts_plot}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -298,6 +590,21 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None, help="write DIR/landscapes.json")
     ap.add_argument("--speed-only", action="store_true",
                     help="only the timing bar: the 64x64 EDC landscape (run on an idle machine)")
+    ap.add_argument("--tutorial-scale", action="store_true",
+                    help="only the tutorial-scale minima count (100x100 landscapes, 200-step "
+                         "sweeps x 25 matrices); see the module docstring")
+    ap.add_argument("--ts-jobs", default="all",
+                    help="comma-separated jobs (default all: " + ",".join(TS_JOBS) + "), or none "
+                         "(only merge the parts already in --ts-parts)")
+    ap.add_argument("--ts-points", type=int, default=100, help="2-D grid points per axis")
+    ap.add_argument("--ts-steps", type=int, default=200, help="1-D sweep steps")
+    ap.add_argument("--ts-seconds", type=float, default=1.0, help="impulse-response length")
+    ap.add_argument("--ts-batch", type=int, default=16, help="grid points per render call")
+    ap.add_argument("--ts-parts", type=Path, default=Path("/tmp/diffdsp_landscapes_tutorial"),
+                    help="folder of the per-job results (JOB.json, JOB.npz)")
+    ap.add_argument("--ts-out", type=Path,
+                    default=ROOT / "evals" / "results" / "landscapes_tutorial.json")
+    ap.add_argument("--ts-plot", type=Path, default=None, help="heat maps of the 2-D jobs (PNG)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -308,6 +615,9 @@ def main() -> int:
     print(f"torch {torch.__version__}, threads {args.threads}, seed {args.seed}, quick {quick}, "
           f"load average {load:.1f} on {os.cpu_count()} CPUs")
     figures: dict[str, Any] = {}
+
+    if args.tutorial_scale:
+        return tutorial_scale(args)
 
     if args.speed_only:
         speed, cpu = reverb_speed(points, seconds)
