@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -408,10 +407,10 @@ def export_style(data: Mapping[str, Any], settings: Mapping[str, Any] | None = N
 
 
 def _filter_effective_cutoff_hz(cutoff_hz: float, sample_rate: int) -> float:
-    """The synth filter's smooth bounded cutoff map (``diffdsp.synth.modules.Filter``)."""
-    lo, hi = math.log(10.0), math.log(0.45 * sample_rate)
-    mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
-    return math.exp(mid + half * math.tanh((math.log(cutoff_hz) - mid) / half))
+    """The synth filter's running cutoff (``diffdsp.synth.modules.effective_cutoff_hz``)."""
+    from diffdsp.synth.modules import effective_cutoff_hz
+
+    return float(effective_cutoff_hz(torch.tensor(cutoff_hz, dtype=torch.float64), sample_rate))
 
 
 def export_patch(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -169,3 +169,40 @@ def test_no_grad_in_place_render_equals_autograd_render(name: str) -> None:
     outs = patch(u, n_samples=2000, return_all=True, generator=torch.Generator().manual_seed(0))
     assert isinstance(outs, dict)
     assert torch.equal(outs[patch.output], y_fast.reshape(outs[patch.output].shape))
+
+
+@pytest.mark.parametrize(("kind", "cutoff_hz", "sample_rate"),
+                         [("lowpass", 2000.0, 44100), ("highpass", 300.0, 16000),
+                          ("bandpass", 500.0, 8000)])
+def test_filter_runs_the_stored_cutoff(kind: str, cutoff_hz: float, sample_rate: int) -> None:
+    """Away from its limits, the synth filter is the RBJ biquad at exactly ``cutoff_hz``."""
+    import scipy.signal
+
+    from diffdsp.functional.filters import biquad
+
+    q = 2.0
+    x = torch.randn(1, 1500, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    ctx = M.RenderContext(sample_rate=sample_rate, n_samples=1500, batch=1,
+                          note_s=torch.tensor([0.1]), dtype=torch.float64,
+                          device=torch.device("cpu"))
+    p = {"cutoff_hz": torch.tensor([cutoff_hz], dtype=torch.float64),
+         "q": torch.tensor([q], dtype=torch.float64),
+         "mod_depth_oct": torch.zeros(1, dtype=torch.float64)}
+    ours = M.Filter(kind)({"in": x}, p, ctx)
+    b, a = biquad(kind, cutoff_hz=torch.tensor(cutoff_hz, dtype=torch.float64),
+                  q=torch.tensor(q, dtype=torch.float64), sample_rate=sample_rate)
+    ref = scipy.signal.lfilter(b.numpy(), a.numpy(), x[0].numpy())
+    # the clamp moves a cutoff 2.8+ octaves inside the limits by < 2e-8 relative
+    np.testing.assert_allclose(ours[0].numpy(), ref, rtol=0, atol=1e-7)
+
+
+def test_effective_cutoff_is_monotone_and_bounded() -> None:
+    f = torch.logspace(-3, 7, 2001, dtype=torch.float64)
+    fc = M.effective_cutoff_hz(f, 16000)
+    assert bool((fc.diff() >= 0).all())  # increasing (flat in float64 only where it saturates)
+    mid = (f > 1.0) & (f < 1e5)
+    assert bool((fc[mid].diff() > 0).all())
+    assert float(fc.min()) >= 10.0 and float(fc.max()) <= 0.45 * 16000
+    assert float(fc[mid].min()) > 10.0 and float(fc[mid].max()) < 0.45 * 16000
+    inside = (f > 20.0) & (f < 0.45 * 16000 / 2)  # more than an octave inside both limits
+    assert float(((fc[inside] - f[inside]).abs() / f[inside]).max()) < 6e-4

@@ -33,7 +33,7 @@ from diffdsp.functional import envelopes as E
 from diffdsp.functional import filters as _filters
 from diffdsp.functional import iir as _iir
 from diffdsp.functional import oscillators as O
-from diffdsp.params import ParamRange
+from diffdsp.params import ParamRange, soft_clamp
 
 #: Filter responses the subtractive voice offers (RBJ cookbook).
 FILTER_KINDS = ("lowpass", "highpass", "bandpass")
@@ -57,6 +57,7 @@ __all__ = [
     "Wavetable",
     "build_module",
     "default_wavetables",
+    "effective_cutoff_hz",
 ]
 
 
@@ -378,11 +379,35 @@ class Mixer(SynthModule):
         return out
 
 
+def effective_cutoff_hz(cutoff_hz: Tensor, sample_rate: int) -> Tensor:
+    """The cutoff the synth :class:`Filter` runs: ``cutoff_hz`` smoothly kept in (10, 0.45 fs) Hz.
+
+    A :func:`diffdsp.params.soft_clamp` on log-frequency: the identity (to 0.05 %) more than an
+    octave inside the limits, saturating smoothly near them, with a gradient that never vanishes
+    inside (a hard clamp would stop a fit whose cutoff wanders past Nyquist).
+
+    Args:
+        cutoff_hz: requested cutoff(s) in Hz, > 0 (any shape).
+        sample_rate: sample rate in Hz.
+
+    Returns:
+        The running cutoff(s) in Hz, same shape.
+
+    Examples:
+        >>> effective_cutoff_hz(torch.tensor([2000.0, 1e6]), 44100).round().tolist()
+        [2000.0, 19845.0]
+    """
+    lo, hi = math.log(10.0), math.log(0.45 * sample_rate)
+    return torch.exp(soft_clamp(torch.log(cutoff_hz), lo, hi))
+
+
 class Filter(SynthModule):
     """Resonant biquad (RBJ) with time-varying cutoff ``cutoff_hz * 2^(mod_depth_oct * mod)``.
 
     Config: ``kind`` (``lowpass``, ``highpass``, ``bandpass``); ``mod`` port optional (an ADSR or
-    LFO). The modulated cutoff is kept inside (10 Hz, 0.45 sample_rate) by a smooth sigmoid map.
+    LFO). The modulated cutoff is kept inside (10 Hz, 0.45 sample_rate) by
+    :func:`effective_cutoff_hz`, a smooth clamp that leaves cutoffs more than an octave inside
+    those limits unchanged (to 0.05 %), so the ``cutoff_hz`` a patch stores is the one that runs.
     """
 
     type_name = "filter"
@@ -411,11 +436,8 @@ class Filter(SynthModule):
         log_fc = torch.log(_col(params["cutoff_hz"]))
         if "mod" in inputs:
             log_fc = log_fc + math.log(2.0) * _col(params["mod_depth_oct"]) * inputs["mod"]
-        lo, hi = math.log(10.0), math.log(0.45 * ctx.sample_rate)
-        # smooth bounded map: identity-like in the middle of the range, never clamps
-        mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
-        log_fc = mid + half * torch.tanh((log_fc - mid) / half)
-        fc = torch.exp(log_fc).expand(ctx.batch, ctx.n_samples)
+        fc = effective_cutoff_hz(torch.exp(log_fc), ctx.sample_rate).expand(ctx.batch,
+                                                                             ctx.n_samples)
         q = _col(params["q"]).expand(ctx.batch, ctx.n_samples)
         # Per-sample RBJ coefficients through the exact time-varying recursion (custom backward).
         b, a = _filters.biquad(self.kind, cutoff_hz=fc, q=q, sample_rate=ctx.sample_rate)
