@@ -331,18 +331,19 @@ TS_JOBS = ("2d-lowpass-fdn", "2d-lowpass-noise", "2d-shelf-fdn", "2d-shelf-noise
 #: the setting the bar is judged on (decided before any number was seen)
 TS_VERDICT_JOB = "2d-lowpass-fdn"
 _TS_RE = re.compile(r"^(2d|1d)-(lowpass|shelf)-(fdn|noise)(?:-(t60_dc_s|cutoff_hz))?"
-                    r"(?:@([0-9.]+))?$")
+                    r"(?:@([0-9.]+))?(?::([0-9]+))?$")
 _TS_LOSSES = ("edc", "mss", "power_convergence", "esr")
 
 
-def _ts_parse(job: str) -> tuple[str, str, str, str | None, float | None]:
+def _ts_parse(job: str) -> tuple[str, str, str, str | None, float | None, int | None]:
     m = _TS_RE.match(job)
     if m is None or (m.group(1) == "1d") != (m.group(4) is not None):
-        raise SystemExit(f"bad --ts-jobs entry {job!r}: expected 2d-FILTER-TARGET[@SECONDS] or "
-                         "1d-FILTER-TARGET-PARAM[@SECONDS], FILTER lowpass|shelf, TARGET "
-                         "fdn|noise, PARAM t60_dc_s|cutoff_hz")
+        raise SystemExit(f"bad --ts-jobs entry {job!r}: expected 2d-FILTER-TARGET[@SECONDS][:N]"
+                         " or 1d-FILTER-TARGET-PARAM[@SECONDS][:N], FILTER lowpass|shelf, TARGET "
+                         "fdn|noise, PARAM t60_dc_s|cutoff_hz, N points per axis / steps")
     secs = float(m.group(5)) if m.group(5) else None
-    return m.group(1), m.group(2), m.group(3), m.group(4), secs
+    n = int(m.group(6)) if m.group(6) else None
+    return m.group(1), m.group(2), m.group(3), m.group(4), secs, n
 
 
 def _counts(values: Any) -> dict[str, Any]:
@@ -358,8 +359,10 @@ def tutorial_scale_job(job: str, *, points: int, steps: int, seconds: float, k: 
     """One job of the tutorial-scale measurement: (summary, raw arrays for plots)."""
     import numpy as np
 
-    dim, att, tgt, param, secs = _ts_parse(job)
+    dim, att, tgt, param, secs, n_pts = _ts_parse(job)
     secs = seconds if secs is None else secs
+    if n_pts is not None:
+        points = steps = n_pts
     rec = build_recipe("reverb", {"preset": "tutorial", "seconds": secs, "target": tgt,
                                   "attenuation": att}, seed=seed)
     names = ["t60_dc_s", "cutoff_hz"]

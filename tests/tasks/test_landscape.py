@@ -94,6 +94,30 @@ def test_fixed_target_edc_equals_edc_loss() -> None:
                                         reduction="none"))
 
 
+def test_fixed_target_edc_inplace_path_equals_edc_loss_third_octave() -> None:
+    """The no-gradient (in-place, time-reversed) EDC path used by landscapes gives edc_loss's
+    values on the tutorial's third-octave set-up; with a gradient it keeps edc_loss's
+    gradient."""
+    rec = task.build_recipe("reverb", {"preset": "tutorial", "seconds": 0.1, "target": "fdn",
+                                       "attenuation": "lowpass"})
+    p = {"t60_dc_s": torch.tensor([0.3, 2.0, 3.7]),
+         "cutoff_hz": torch.tensor([1700.0, 1e4, 15e3])}
+    y = rec.render(p)
+    t = rec.target.expand_as(y)
+    ref = edc_loss(y, t, sample_rate=48000, bands="third_octave", reduction="none")
+    with torch.no_grad():
+        fast = rec.losses["edc"](y, t)
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-7)
+    yg = y.double().requires_grad_(True)  # float64: compare the gradients, not the rounding
+    yr = y.double().requires_grad_(True)
+    t64 = t.double()
+    rec.losses["edc"](yg, t64).sum().backward()
+    edc_loss(yr, t64, sample_rate=48000, bands="third_octave", reduction="none").sum().backward()
+    assert yg.grad is not None and yr.grad is not None
+    assert float(yg.grad.abs().max()) > 0.0
+    torch.testing.assert_close(yg.grad, yr.grad, rtol=1e-7, atol=1e-10)
+
+
 def test_reverb_landscape_finds_the_truth_on_the_grid() -> None:
     rec = task.build_recipe("reverb", SMALL_REVERB)
     grid = {"t60_dc_s": torch.tensor([0.5, 0.7, 1.0, 1.4, 2.0], dtype=torch.float64),
@@ -236,3 +260,26 @@ def test_eval_landscapes_quick() -> None:
                           cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("FIGURE ") == 6
+
+
+@pytest.mark.slow
+def test_eval_landscapes_tutorial_scale_quick(tmp_path: Path) -> None:
+    """The tutorial-scale mode runs (tiny grids), counts every loss, never writes the results
+    file in quick mode and leaves the verdict unjudged."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "ts.json"
+    proc = subprocess.run([sys.executable, str(root / "evals" / "landscapes.py"), "--quick",
+                           "--tutorial-scale", "--threads", "1", "--ts-out", str(out)],
+                          cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("FIGURE tutorial_scale_minima ") == 2
+    assert "FIGURE tutorial_scale_verdict" in proc.stdout
+    assert "not judged (quick)" in proc.stdout
+    for loss in ("edc", "mss", "power_convergence", "esr"):
+        assert f"1d-lowpass-fdn-t60_dc_s {loss}" in proc.stdout
+        assert f"2d-lowpass-fdn {loss}" in proc.stdout
+    assert "per perturbed curve" in proc.stdout
+    assert not out.exists()

@@ -220,6 +220,32 @@ class _FixedTargetEDC:
             x, sample_rate=self.sample_rate, bands=self.bands)
         return power_to_db(schroeder_edc(split), self.eps)
 
+    def _edc_db_reversed_inplace(self, x: Tensor) -> Tensor:
+        """The band EDCs in dB, time-reversed, computed with in-place ops (no autograd): the
+        same operations as :meth:`_edc_db` (same band filters, FFT length, normalisation and
+        floor) in an order that needs fewer full-size buffers; the loss sums over time, so
+        the reversed order does not change it."""
+        from diffdsp._numerics import EPS_POWER
+        from diffdsp.functional.analysis import _band_mags, band_center_frequencies_hz
+
+        n = x.shape[-1]
+        if self.bands == "broadband":
+            y = x.unsqueeze(-2).flip(-1)
+        else:
+            b = 1 if self.bands == "octave" else 3
+            centers = tuple(float(c) for c in band_center_frequencies_hz(
+                self.bands, sample_rate=self.sample_rate))
+            n_fft = 1 << math.ceil(math.log2(max(2, 2 * n)))
+            mags = _band_mags(self.sample_rate, n_fft, centers, b, 3, x.dtype, str(x.device))
+            spec = torch.fft.rfft(x, n=n_fft).unsqueeze(-2) * mags
+            y = torch.fft.irfft(spec, n=n_fft)[..., :n].flip(-1)
+            del spec
+        y.square_()
+        e = torch.cumsum(y, -1)  # reversed Schroeder integral: e[..., -1] is E(0)
+        del y
+        e.div_(e[..., -1:].clamp_min(EPS_POWER)).clamp_min_(self.eps).log10_().mul_(10.0)
+        return e
+
     def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
         from diffdsp._numerics import safe_divide
         from diffdsp.losses.acoustic import edc_loss
@@ -234,8 +260,17 @@ class _FixedTargetEDC:
         if key not in self._ey:
             self._ey[key] = self._edc_db(self.target.to(pred.device, pred.dtype))
         ey = self._ey[key]
-        ex = self._edc_db(pred)
-        per_band = safe_divide((ex - ey).square().sum(-1), ey.square().sum(-1))
+        if pred.requires_grad and torch.is_grad_enabled():
+            ex = self._edc_db(pred)
+            per_band = safe_divide((ex - ey).square().sum(-1), ey.square().sum(-1))
+            return per_band.mean(-1)
+        # no gradient needed (landscapes): in place, on the time-reversed curves
+        rkey = (pred.dtype, str(pred.device), "reversed")
+        if rkey not in self._ey:
+            self._ey[rkey] = ey.flip(-1).contiguous()
+        err = self._edc_db_reversed_inplace(pred.detach())
+        err.sub_(self._ey[rkey]).square_()
+        per_band = safe_divide(err.sum(-1), ey.square().sum(-1))
         return per_band.mean(-1)
 
 
