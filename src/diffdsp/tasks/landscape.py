@@ -211,6 +211,7 @@ class _FixedTargetEDC:
         self.target = target.detach()
         self.eps = 10.0 ** (floor_db / 10.0)
         self._ey: dict[tuple[torch.dtype, str], Tensor] = {}
+        self._ey_rev: dict[tuple[torch.dtype, str], Tensor] = {}
 
     def _edc_db(self, x: Tensor) -> Tensor:
         from diffdsp._numerics import power_to_db
@@ -265,11 +266,10 @@ class _FixedTargetEDC:
             per_band = safe_divide((ex - ey).square().sum(-1), ey.square().sum(-1))
             return per_band.mean(-1)
         # no gradient needed (landscapes): in place, on the time-reversed curves
-        rkey = (pred.dtype, str(pred.device), "reversed")
-        if rkey not in self._ey:
-            self._ey[rkey] = ey.flip(-1).contiguous()
+        if key not in self._ey_rev:
+            self._ey_rev[key] = ey.flip(-1).contiguous()
         err = self._edc_db_reversed_inplace(pred.detach())
-        err.sub_(self._ey[rkey]).square_()
+        err.sub_(self._ey_rev[key]).square_()
         per_band = safe_divide(err.sum(-1), ey.square().sum(-1))
         return per_band.mean(-1)
 
