@@ -1,0 +1,68 @@
+"""evals/colourless.py: its metric, its comb reference and its verdict rule (fast, no fitting)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load() -> ModuleType:
+    path = ROOT / "evals" / "colourless.py"
+    spec = importlib.util.spec_from_file_location("eval_colourless", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ev = _load()
+
+
+@pytest.mark.parametrize("nfft", [2**12, 2**13])
+def test_comb_reference_is_a_cyclic_permutation_network(nfft: int) -> None:
+    # one input line, one output line and a cyclic permutation: a single comb of delay sum(m),
+    # whose damped flatness is 1 - gamma^(2 sum m) over the continuous band; the nfft/2 + 1 bins
+    # see its time aliasing (gamma^nfft = -30 dB), hence a few 1e-3 between the two
+    d = [101, 131, 151, 173]
+    perm = torch.roll(torch.eye(4, dtype=torch.float64), 1, 0)
+    b = [1.0, 0.0, 0.0, 0.0]
+    c = [0.0, 0.0, 1.0, 0.0]
+    got = ev.flatness(d, perm, b, c, nfft)
+    assert got == pytest.approx(ev.comb(d, nfft), rel=5e-3)
+    assert got == pytest.approx(ev.flatness([sum(d)], [[1.0]], [1.0], [1.0], nfft), rel=1e-9)
+
+
+def test_flatness_is_scale_free_and_below_one() -> None:
+    d = [101, 131, 151]
+    a = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64,
+                                    generator=torch.Generator().manual_seed(0)))[0]
+    f1 = ev.flatness(d, a, [0.3, -0.2, 0.5], [1.0, 1.0, -1.0], 2**12)
+    f2 = ev.flatness(d, a, [3.0, -2.0, 5.0], [0.1, 0.1, -0.1], 2**12)
+    assert f1 == pytest.approx(f2, rel=1e-9)
+    assert 0.0 < f1 < 1.0
+
+
+def _case(before: float, flamo: float, ours: float, sp_flamo: float, sp_ours: float
+          ) -> dict[str, Any]:
+    def m(f: float, s: float) -> dict[str, Any]:
+        return {"flatness": {str(n): f for n in ev.GRIDS}, "sparsity": s}
+
+    return {"before": m(before, 0.4), "FLAMO": m(flamo, sp_flamo), "ours": m(ours, sp_ours)}
+
+
+def test_verdict_rule() -> None:
+    assert ev.case_ok(_case(0.10, 0.20, 0.26, 0.30, 0.30), "ours")      # gain 0.16 >= 1.5 x 0.10
+    assert not ev.case_ok(_case(0.10, 0.20, 0.24, 0.30, 0.20), "ours")  # gain 0.14 < 0.15
+    assert not ev.case_ok(_case(0.10, 0.20, 0.40, 0.30, 0.31), "ours")  # sparser than FLAMO's
+    assert not ev.case_ok(_case(0.10, 0.05, 0.09, 0.30, 0.10), "ours")  # ours made it worse
+    one_grid = copy.deepcopy(_case(0.10, 0.20, 0.26, 0.30, 0.30))
+    one_grid["ours"]["flatness"][str(ev.GRIDS[1])] = 0.2
+    assert not ev.case_ok(one_grid, "ours")  # must hold at both grids
