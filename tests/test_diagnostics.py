@@ -99,6 +99,25 @@ def test_count_local_minima_tolerance_merges_noise() -> None:
     assert count_local_minima(flat, tol=0.0) > 1
 
 
+def test_count_local_minima_chains_sub_tolerance_steps() -> None:
+    """A ramp whose steps are each below tol is one plateau (one minimum), as for
+    minima_depths; counting from each start level gave one minimum per tol of ramp."""
+    t = 1e-3
+    ramp = torch.tensor([10.0] + [0.9 * t * i for i in range(8)] + [10.0], dtype=torch.float64)
+    assert count_local_minima(ramp, tol=t) == 1
+    assert len(minima_depths(ramp, tol=t)) == 1
+    # a sub-tol ramp that leads down to a lower point is no minimum at all
+    down = torch.tensor([5.0, 3.0 * t, 2.1 * t, 1.2 * t, 0.3 * t, -1.0, 5.0],
+                        dtype=torch.float64)
+    assert count_local_minima(down, tol=t) == 1
+    # 2-D: a tilted sub-tol plateau inside a wall, plus one separate well
+    v = torch.full((6, 8), 10.0, dtype=torch.float64)
+    v[1:5, 1:4] = 0.4 * t * torch.arange(3, dtype=torch.float64)[None, :] \
+        + 0.4 * t * torch.arange(4, dtype=torch.float64)[:, None]
+    v[3, 6] = -2.0
+    assert count_local_minima(v, tol=t) == 2
+
+
 def test_minima_depths_is_persistence_relative_to_the_range() -> None:
     # 1-D: minima 1 (depth: climb to 2, then down to 0) and 0 (global); range 4
     assert minima_depths(torch.tensor([3.0, 1.0, 2.0, 0.0, 4.0])) == [1.0, 0.25]

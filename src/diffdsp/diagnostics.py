@@ -196,9 +196,10 @@ def _neighbour_offsets(ndim: int) -> list[tuple[int, ...]]:
 def count_local_minima(values: Tensor | np.ndarray, *, tol: float | None = None) -> int:
     """Number of local minima of a 1-D or 2-D landscape (plateaus count once).
 
-    A local minimum is a connected set of points with equal values (within ``tol``; 8-neighbour
-    connectivity in 2-D) none of whose neighbours is lower. Points on the border count (their
-    missing neighbours are ignored). Non-finite values are treated as ``+inf``.
+    A local minimum is a connected set of points with equal values (neighbours within ``tol``
+    of each other, chained; 8-neighbour connectivity in 2-D) none of whose neighbours outside
+    the set is lower. Points on the border count (their missing neighbours are ignored).
+    Non-finite values are treated as ``+inf``.
 
     Args:
         values: ``(n,)`` or ``(n1, n2)`` loss values.
@@ -241,26 +242,36 @@ def count_local_minima(values: Tensor | np.ndarray, *, tol: float | None = None)
             lower |= nb < v - tol
             tie |= np.abs(nb - v) <= tol
     count = int((~lower & ~tie & np.isfinite(v)).sum())
-    # Plateaus: flood-fill each tied component; it is a minimum when no member has a lower
-    # neighbour.
+    # Plateaus: flood-fill each component of tied points (neighbours within tol of each other,
+    # chained, so a ramp of sub-tol steps is one plateau, not one per tol); it is a minimum
+    # when no neighbour outside it is lower (a neighbour outside differs by more than tol).
     seen = np.zeros(shape, dtype=bool)
     for start in zip(*np.nonzero(tie & np.isfinite(v)), strict=True):
         if seen[start]:
             continue
         stack = [start]
         seen[start] = True
-        is_min = True
-        level = v[start]
+        members = []
         while stack:
             p = stack.pop()
-            if lower[p]:
-                is_min = False
+            members.append(p)
             for off in offsets:
                 q = tuple(a + b for a, b in zip(p, off, strict=True))
                 if all(0 <= c < s for c, s in zip(q, shape, strict=True)) and not seen[q] \
-                        and abs(v[q] - level) <= tol:
+                        and abs(v[q] - v[p]) <= tol:
                     seen[q] = True
                     stack.append(q)
+        inside = set(members)
+        is_min = True
+        for p in members:
+            for off in offsets:
+                q = tuple(a + b for a, b in zip(p, off, strict=True))
+                if all(0 <= c < s for c, s in zip(q, shape, strict=True)) and q not in inside \
+                        and v[q] < v[p]:
+                    is_min = False
+                    break
+            if not is_min:
+                break
         count += int(is_min)
     return count
 
