@@ -379,8 +379,7 @@ def tutorial_scale_job(job: str, *, points: int, steps: int, seconds: float, k: 
                          truth={n: rec.truth[n] for n in names}, batch_size=batch_size,
                          seed=seed)
         info["points"] = points
-        info["losses"] = {n: {**_counts(r.loss), "argmin": r.argmin,
-                              "argmin_steps": r.argmin_steps,
+        info["losses"] = {n: {"argmin": r.argmin, "argmin_steps": r.argmin_steps,
                               "within_one_step": r.argmin_within_one_step}
                           for n, r in res.items()}
         raw = {"axes_" + n: np.asarray(v) for n, v in zip(names, next(iter(res.values())).axes,
@@ -403,24 +402,12 @@ def tutorial_scale_job(job: str, *, points: int, steps: int, seconds: float, k: 
         truth_pos = f0.argmin_index[0] - f0.argmin_steps[param]  # fractional grid index
         for n in losses:
             f = fixed[n]
-            row: dict[str, Any] = {"fixed": {**_counts(f.loss), "argmin_steps": f.argmin_steps}}
+            row: dict[str, Any] = {"fixed": {"argmin_steps": f.argmin_steps}}
             if pert is not None:
                 p = pert[n]
-                per = [_counts(p.runs[j]) for j in range(k)]
-                strict = [c["strict"] for c in per]
-                row["per_run"] = {
-                    "strict": strict,
-                    "strict_mean": sum(strict) / k, "strict_max": max(strict),
-                    "significant_mean": {str(d): sum(c["significant"][str(d)] for c in per) / k
-                                         for d in DEPTHS},
-                    "significant_max": {str(d): max(c["significant"][str(d)] for c in per)
-                                        for d in DEPTHS},
-                    "significant_runs": {str(d): [c["significant"][str(d)] for c in per]
-                                         for d in DEPTHS},
-                    "argmin_steps_abs_mean": float(np.mean([
-                        abs(int(np.nanargmin(p.runs[j].numpy())) - truth_pos) for j in range(k)])),
-                }
-                row["median"] = {**_counts(p.loss), "argmin_steps": p.argmin_steps}
+                row["per_run"] = {"argmin_steps_abs_mean": float(np.mean([
+                    abs(int(np.nanargmin(p.runs[j].numpy())) - truth_pos) for j in range(k)]))}
+                row["median"] = {"argmin_steps": p.argmin_steps}
                 raw["runs_" + n] = p.runs.numpy()
             out[n] = row
             raw["fixed_" + n] = f.loss.numpy()
@@ -429,7 +416,35 @@ def tutorial_scale_job(job: str, *, points: int, steps: int, seconds: float, k: 
     info["wall_s"] = round(time.perf_counter() - t0, 1)
     info["load_start"] = round(load0, 2)
     info["load_end"] = round(os.getloadavg()[0], 2)
+    _recount(info, raw)
     return info, raw
+
+
+def _recount(info: dict[str, Any], raw: Any) -> None:
+    """(Re)compute every minima count of a job from its raw loss arrays, in place: the counts
+    of the report always come from the current counters."""
+    import numpy as np
+
+    for n, row in info["losses"].items():
+        if info["dim"] == "2d":
+            row.update(_counts(raw["loss_" + n]))
+            continue
+        row["fixed"].update(_counts(raw["fixed_" + n]))
+        if "per_run" not in row:
+            continue
+        runs = np.asarray(raw["runs_" + n])
+        k = runs.shape[0]
+        per = [_counts(runs[j]) for j in range(k)]
+        strict = [c["strict"] for c in per]
+        row["per_run"].update({
+            "strict": strict, "strict_mean": sum(strict) / k, "strict_max": max(strict),
+            "significant_mean": {str(d): sum(c["significant"][str(d)] for c in per) / k
+                                 for d in DEPTHS},
+            "significant_max": {str(d): max(c["significant"][str(d)] for c in per)
+                                for d in DEPTHS},
+            "significant_runs": {str(d): [c["significant"][str(d)] for c in per]
+                                 for d in DEPTHS}})
+        row["median"].update(_counts(np.median(runs, axis=0)))  # K odd: the landscape median
 
 
 def _ts_row(job: str, n: str, v: dict[str, Any]) -> str:
@@ -562,10 +577,14 @@ def tutorial_scale(args: argparse.Namespace) -> int:
         (parts_dir / f"{job}.json").write_text(json.dumps(info, indent=1, default=str))
         np.savez_compressed(parts_dir / f"{job}.npz", **raw)
         print(f"done {job} in {info['wall_s']:.0f} s", flush=True)
+    found = sorted(p.stem for p in parts_dir.glob("*.json"))
     parts = {j: json.loads((parts_dir / f"{j}.json").read_text())
-             for j in sorted({*TS_JOBS, *jobs}, key=lambda j: (j not in TS_JOBS, TS_JOBS.index(j)
-                                                                if j in TS_JOBS else 0, j))
-             if (parts_dir / f"{j}.json").is_file()}
+             for j in sorted(found, key=lambda j: (j not in TS_JOBS, TS_JOBS.index(j)
+                                                   if j in TS_JOBS else 0, j))
+             if (parts_dir / f"{j}.npz").is_file()}
+    for j, info in parts.items():
+        with np.load(parts_dir / f"{j}.npz") as raw:
+            _recount(info, raw)
     doc = tutorial_scale_report(parts, quick)
     if not quick and args.ts_out is not None:
         args.ts_out.parent.mkdir(parents=True, exist_ok=True)
