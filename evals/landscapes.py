@@ -516,6 +516,39 @@ def tutorial_scale_report(parts: dict[str, dict[str, Any]], quick: bool) -> dict
             "depth_thresholds": list(DEPTHS)}
 
 
+def tutorial_scale_markdown(parts: dict[str, dict[str, Any]]) -> str:
+    """The table of docs/losses-choice.md: one row per job, one cell per loss."""
+    head = "| setting | " + " | ".join(_TS_LOSSES) + " |"
+    lines = [head, "|---" * (len(_TS_LOSSES) + 1) + "|"]
+    for info in parts.values():
+        if info["dim"] == "2d":
+            label = (f"2-D {info['attenuation']}, {info['target']} target, {info['points']}x"
+                     f"{info['points']}, {info['seconds']:g} s")
+        else:
+            label = (f"1-D {info['param']}, {info['attenuation']}, {info['target']} target, "
+                     f"{info['steps']} steps x {info['perturbations']} matrices, "
+                     f"{info['seconds']:g} s")
+        cells = []
+        for n in _TS_LOSSES:
+            v = info["losses"][n]
+            if info["dim"] == "2d":
+                st = ", ".join(f"{x:+.2f}" for x in (v["argmin_steps"] or {}).values())
+                cells.append(f"{v['strict']} / {v['significant']['0.01']}; argmin {st}")
+            elif "per_run" in v:
+                pr = v["per_run"]
+                cells.append(
+                    f"{pr['strict_mean']:.2f} (max {pr['strict_max']}) / "
+                    f"{pr['significant_mean']['0.01']:.2f} (max {pr['significant_max']['0.01']})"
+                    f"; fixed {v['fixed']['strict']} / {v['fixed']['significant']['0.01']}; "
+                    f"mean argmin distance {pr['argmin_steps_abs_mean']:.1f}")
+            else:
+                st = ", ".join(f"{x:+.2f}" for x in (v["fixed"]["argmin_steps"] or {}).values())
+                cells.append(f"{v['fixed']['strict']} / {v['fixed']['significant']['0.01']}; "
+                             f"argmin {st}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def tutorial_scale_plot(parts_dir: Path, path: Path) -> None:
     """Heat maps of the 2-D jobs (rows) x losses (columns), small PNG."""
     import matplotlib
@@ -586,6 +619,7 @@ def tutorial_scale(args: argparse.Namespace) -> int:
         with np.load(parts_dir / f"{j}.npz") as raw:
             _recount(info, raw)
     doc = tutorial_scale_report(parts, quick)
+    print(tutorial_scale_markdown(parts))
     if not quick and args.ts_out is not None:
         args.ts_out.parent.mkdir(parents=True, exist_ok=True)
         args.ts_out.write_text(json.dumps(doc, indent=1, default=str))
