@@ -443,7 +443,10 @@ def _recount(info: dict[str, Any], raw: Any) -> None:
             "significant_max": {str(d): max(c["significant"][str(d)] for c in per)
                                 for d in DEPTHS},
             "significant_runs": {str(d): [c["significant"][str(d)] for c in per]
-                                 for d in DEPTHS}})
+                                 for d in DEPTHS},
+            # how deep the deepest extra basin of any curve is (fraction of its range)
+            "second_depth_max": max((c["depths_top"][1] for c in per
+                                     if len(c["depths_top"]) > 1), default=0.0)})
         row["median"].update(_counts(np.median(runs, axis=0)))  # K odd: the landscape median
 
 
@@ -453,7 +456,8 @@ def _ts_row(job: str, n: str, v: dict[str, Any]) -> str:
         sig = ", ".join(f">{float(d):.1%}: {pr['significant_mean'][d]:.2f}/"
                         f"{pr['significant_max'][d]}" for d in pr["significant_mean"])
         return (f"{job} {n:18s} per perturbed curve: strict mean {pr['strict_mean']:.2f} max "
-                f"{pr['strict_max']}; basins deeper than [{sig}] (mean/max); fixed matrix "
+                f"{pr['strict_max']}; basins deeper than [{sig}] (mean/max); deepest extra "
+                f"basin {pr['second_depth_max']:.2g}; fixed matrix "
                 f"{_fmt_minima(v['fixed'])}; median curve strict {v['median']['strict']}")
     if "fixed" in v:
         return f"{job} {n:18s} fixed matrix {_fmt_minima(v['fixed'])}"
