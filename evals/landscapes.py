@@ -553,42 +553,66 @@ def tutorial_scale_markdown(parts: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def tutorial_scale_plot(parts_dir: Path, path: Path) -> None:
-    """Heat maps of the 2-D jobs (rows) x losses (columns), small PNG."""
+def tutorial_scale_plot(parts: dict[str, dict[str, Any]], parts_dir: Path, path: Path) -> None:
+    """One row per job, one column per loss: heat maps (2-D jobs; log of the min-max normalised
+    excess over the minimum) and curves (1-D jobs: the 25 perturbed curves in grey, the
+    fixed-matrix curve in black, each min-max normalised); small PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    jobs = [j for j in TS_JOBS if j.startswith("2d") and (parts_dir / f"{j}.npz").is_file()]
+    jobs = [j for j in parts if (parts_dir / f"{j}.npz").is_file()]
     if not jobs:
         return
     fig, axes = plt.subplots(len(jobs), len(_TS_LOSSES), squeeze=False,
-                             figsize=(2.3 * len(_TS_LOSSES), 2.0 * len(jobs)),
+                             figsize=(2.3 * len(_TS_LOSSES), 1.9 * len(jobs)),
                              layout="constrained")
     for i, job in enumerate(jobs):
-        z = np.load(parts_dir / f"{job}.npz")
-        info = json.loads((parts_dir / f"{job}.json").read_text())
-        t60, fc = z["axes_t60_dc_s"], z["axes_cutoff_hz"]
+        info = parts[job]
+        with np.load(parts_dir / f"{job}.npz") as z:
+            raw = {k: z[k] for k in z.files}
         for j, n in enumerate(_TS_LOSSES):
-            v = z["loss_" + n]
-            lo, hi = np.nanmin(v), np.nanmax(v)
-            vn = np.log10((v - lo) / (hi - lo if hi > lo else 1.0) + 1e-3)
             ax = axes[i][j]
-            ax.pcolormesh(fc / 1000, t60, vn, shading="nearest", cmap="viridis", vmin=-3,
-                          vmax=0, rasterized=True)
-            ax.set_xscale("log")
-            ax.plot([info["truth"]["cutoff_hz"] / 1000], [info["truth"]["t60_dc_s"]], "wx")
             c = info["losses"][n]
-            ax.set_title(f"{job[3:]} {n}\nstrict {c['strict']}, >1%: "
-                         f"{c['significant']['0.01']}", fontsize=7)
+            if info["dim"] == "2d":
+                t60, fc = raw["axes_t60_dc_s"], raw["axes_cutoff_hz"]
+                v = raw["loss_" + n]
+                lo, hi = np.nanmin(v), np.nanmax(v)
+                vn = np.log10((v - lo) / (hi - lo if hi > lo else 1.0) + 1e-3)
+                ax.pcolormesh(fc / 1000, t60, vn, shading="nearest", cmap="viridis", vmin=-3,
+                              vmax=0, rasterized=True)
+                ax.set_xscale("log")
+                ax.plot([info["truth"]["cutoff_hz"] / 1000], [info["truth"]["t60_dc_s"]], "wx")
+                ax.set_title(f"{job[3:]} {n}\nstrict {c['strict']}, >1%: "
+                             f"{c['significant']['0.01']}", fontsize=7)
+                ax.set_xlabel("crossover (kHz)", fontsize=6)
+                ax.set_ylabel("T60 at DC (s)", fontsize=6)
+            else:
+                x = raw["axis"] / (1000.0 if info["param"] == "cutoff_hz" else 1.0)
+
+                def norm(y: Any) -> Any:
+                    lo, hi = np.nanmin(y), np.nanmax(y)
+                    return (y - lo) / (hi - lo if hi > lo else 1.0)
+
+                for run in raw.get("runs_" + n, []):
+                    ax.plot(x, norm(run), color="0.6", lw=0.5)
+                ax.plot(x, norm(raw["fixed_" + n]), color="k", lw=1.0)
+                ax.axvline(info["truth"][info["param"]] / (1000.0 if info["param"] ==
+                                                           "cutoff_hz" else 1.0),
+                           color="r", ls="--", lw=0.8)
+                if info["param"] == "cutoff_hz":
+                    ax.set_xscale("log")
+                pr = c.get("per_run")
+                sub = (f"per curve strict {pr['strict_mean']:.2f}, >1%: "
+                       f"{pr['significant_mean']['0.01']:.2f}" if pr else
+                       f"strict {c['fixed']['strict']}")
+                ax.set_title(f"{job[3:]} {n}\n{sub}", fontsize=7)
+                ax.set_xlabel("crossover (kHz)" if info["param"] == "cutoff_hz"
+                              else "T60 at DC (s)", fontsize=6)
             ax.tick_params(labelsize=6)
-            if i == len(jobs) - 1:
-                ax.set_xlabel("crossover (kHz)", fontsize=7)
-            if j == 0:
-                ax.set_ylabel("T60 at DC (s)", fontsize=7)
-    fig.savefig(path, dpi=60)
+    fig.savefig(path, dpi=55)
     plt.close(fig)
 
 
@@ -629,7 +653,7 @@ def tutorial_scale(args: argparse.Namespace) -> int:
         args.ts_out.write_text(json.dumps(doc, indent=1, default=str))
         print(f"wrote {args.ts_out}")
     if args.ts_plot is not None and not quick:
-        tutorial_scale_plot(parts_dir, args.ts_plot)
+        tutorial_scale_plot(parts, parts_dir, args.ts_plot)
         print(f"wrote {args.ts_plot}")
     return 0
 
