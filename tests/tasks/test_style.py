@@ -252,3 +252,51 @@ def test_final_gain_matches_reference_loudness() -> None:
         got = loudness_lufs(chain(x, u2)[0, 0], sample_rate=SR)
     assert float(got) == pytest.approx(float(loudness_lufs(ref[0, 0], sample_rate=SR)), abs=1e-6)
     assert torch.equal(u2[:, :-1], u[:, :-1])  # only the output gain moves
+
+
+def test_generated_signals_are_one_shared_definition() -> None:
+    # the learned mode's data and the eval use the same generators (diffdsp.data.synthetic)
+    from diffdsp.data import synthetic
+    from diffdsp.train import style as train_style
+
+    assert train_style.synthetic_speech is synthetic.speech_like
+    assert train_style.synthetic_music is synthetic.music_like
+    src = (ROOT / "evals" / "style_transfer.py").read_text()
+    assert "def speech_like" not in src and "def music_like" not in src
+    for fn in (synthetic.speech_like, synthetic.music_like):
+        a = fn(3000, 8000, torch.Generator().manual_seed(5))
+        b = fn(3000, 8000, torch.Generator().manual_seed(5))
+        c = fn(3000, 8000, torch.Generator().manual_seed(6))
+        assert torch.equal(a, b) and not torch.equal(a, c)
+        with pytest.raises(InputError, match="n_samples"):
+            fn(0, 8000, torch.Generator())
+        with pytest.raises(InputError, match="sample_rate"):
+            fn(100, -1, torch.Generator())
+
+
+def test_style_loss_multi_resolution_spectrum() -> None:
+    # the default spectrum term compares the shapes at 24 and 64 mel bands, each resolution
+    # weighted equally; each part equals the single-resolution feature
+    x = torch.from_numpy(speechy(1.0, 21))[None, None].double()
+    both = S.style_features(x, sample_rate=SR, n_bands=(24, 64))["spectrum_db"]
+    one = S.style_features(x, sample_rate=SR, n_bands=24)["spectrum_db"]
+    fine = S.style_features(x, sample_rate=SR, n_bands=64)["spectrum_db"]
+    assert both.shape == (1, 88)
+    assert torch.allclose(both[:, :24], one) and torch.allclose(both[:, 24:], fine)
+    loss = S.StyleLoss(x, sample_rate=SR)
+    assert loss.n_bands == S.SPECTRUM_BANDS == (24, 64)
+    w = loss.band_mask[0]
+    assert float(w[:24].sum()) == pytest.approx(float(w[24:].sum()), rel=0.1)
+    # a +6 dB broadband change of one region moves the term at both resolutions
+    y = x.clone()
+    spec = torch.fft.rfft(y[0, 0])
+    f = torch.fft.rfftfreq(y.shape[-1], 1 / SR)
+    spec[(f > 1000) & (f < 2000)] *= 2.0
+    y[0, 0] = torch.fft.irfft(spec, n=y.shape[-1])
+    t_both = float(loss.terms(y)["spectrum"][0])
+    t_one = float(S.StyleLoss(x, sample_rate=SR, n_bands=24).terms(y)["spectrum"][0])
+    assert t_both > 0.1 and t_one > 0.1
+    with pytest.raises(InputError, match="n_bands"):
+        S.StyleLoss(x, sample_rate=SR, n_bands=())
+    with pytest.raises(InputError, match="n_bands"):
+        S.StyleLoss(x, sample_rate=SR, n_bands=(24, 1))

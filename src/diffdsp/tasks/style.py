@@ -218,11 +218,37 @@ def _mel_fb(sample_rate: int, n_fft: int, n_bands: int, dtype: torch.dtype,
     return _cached(("mel", sample_rate, n_fft, n_bands, dtype, device), make)
 
 
+#: Mel-band resolutions of the spectrum-shape term of :class:`StyleLoss` (the default of
+#: :func:`transfer`): a coarse one (robust to the content) and a fine one (sees the shape inside
+#: a coarse band, where a narrow EQ boost and cut can otherwise cancel out).
+SPECTRUM_BANDS: tuple[int, ...] = (24, 64)
+
+
+def _resolutions(n_bands: int | tuple[int, ...]) -> tuple[int, ...]:
+    res = (n_bands,) if isinstance(n_bands, int) else tuple(n_bands)
+    if not res:
+        raise InputError("n_bands must be an int or a non-empty tuple of ints, got ()")
+    return tuple(check_int(r, "n_bands", minimum=2) for r in res)
+
+
+def _band_shape_db(ltas: Tensor, sample_rate: int, resolutions: tuple[int, ...]) -> Tensor:
+    """Mel-band spectrum shape(s) in dB of long-term power spectra ``(..., bins)``: for each
+    resolution, band levels minus their mean over bands; concatenated ``(..., sum(res))``."""
+    n_fft = 2 * (ltas.shape[-1] - 1)
+    out = []
+    for r in resolutions:
+        fb = _mel_fb(sample_rate, n_fft, r, ltas.dtype, ltas.device)
+        db = power_to_db(ltas @ fb.T, 1e-20)
+        out.append(db - db.mean(-1, keepdim=True))
+    return torch.cat(out, -1)
+
+
 #: Quantiles of the short-term level distribution used as dynamics features.
 LEVEL_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9, 0.97)
 
 
-def style_features(x: Tensor, *, sample_rate: int, n_bands: int = 24) -> dict[str, Tensor]:
+def style_features(x: Tensor, *, sample_rate: int,
+                   n_bands: int | tuple[int, ...] = 24) -> dict[str, Tensor]:
     """Content-independent style statistics of ``(batch, channels, time)`` audio (mono mix).
 
     - ``spectrum_db``: long-term average spectrum in ``n_bands`` mel bands (40 Hz to
@@ -235,7 +261,8 @@ def style_features(x: Tensor, *, sample_rate: int, n_bands: int = 24) -> dict[st
     Args:
         x: audio ``(batch, channels, time)``.
         sample_rate: sample rate in Hz.
-        n_bands: number of mel bands of the spectrum feature.
+        n_bands: number of mel bands of the spectrum feature, or a tuple of band counts (the
+            shapes at each resolution, each minus its own mean, concatenated).
 
     Returns:
         dict of ``(batch, k)`` / ``(batch,)`` tensors, differentiable with respect to ``x``.
@@ -264,13 +291,10 @@ def style_features(x: Tensor, *, sample_rate: int, n_bands: int = 24) -> dict[st
 
 
 def _frame_features(power: Tensor, kpow: Tensor, *, sample_rate: int,
-                    n_bands: int = 24) -> dict[str, Tensor]:
+                    n_bands: int | tuple[int, ...] = 24) -> dict[str, Tensor]:
     """Spectrum shape, loudness and level quantiles from frame powers ``(B, frames, bins)``."""
     loud, frame_gate = _gated_loudness(kpow, sample_rate)
-    fb = _mel_fb(sample_rate, _n_fft(sample_rate), n_bands, power.dtype, power.device)
-    ltas = power.mean(-2) @ fb.T  # (batch, bands)
-    spec_db = power_to_db(ltas, 1e-20)
-    spec_db = spec_db - spec_db.mean(-1, keepdim=True)
+    spec_db = _band_shape_db(power.mean(-2), sample_rate, _resolutions(n_bands))
     lvl = -0.691 + 10 * safe_log10(kpow, 1e-20)  # (batch, frames)
     qs = torch.tensor(LEVEL_QUANTILES, dtype=power.dtype, device=power.device)
     levels = []
@@ -287,14 +311,20 @@ class StyleLoss(nn.Module):
     """Distance between the style features of an estimate and fixed reference features.
 
     ``w_spectrum * mean|d spectrum_db| + w_loudness * |d loudness| + w_levels * mean|d levels|
-    + w_crest * |d crest|``, per item (all terms in dB or LU). The spectrum term averages over the
-    bands where the reference is within 50 dB of its strongest band (empty bands, e.g. above the
-    Nyquist frequency of a band-limited recording, carry no style).
+    + w_crest * |d crest|``, per item (all terms in dB or LU). The spectrum term compares the
+    spectrum shapes at each mel resolution of ``n_bands`` (default :data:`SPECTRUM_BANDS`, 24 and
+    64 bands), each resolution weighted equally, over the bands where the reference is within
+    50 dB of its strongest band at that resolution (empty bands, e.g. above the Nyquist
+    frequency of a band-limited recording, carry no style). With 24 bands alone the fit can place
+    a narrow boost and cut inside one band, which the band level does not see; 64 bands alone
+    follow the partials of the content more closely (worse on speech): both together were best
+    on the eval's development seeds (``evals/style_transfer.py``).
 
     Args:
         reference: reference audio ``(batch or 1, channels, time)``.
         sample_rate: sample rate in Hz.
         weights: optional overrides of ``{"spectrum", "loudness", "levels", "crest"}``.
+        n_bands: mel-band count(s) of the spectrum term: an int or a tuple of resolutions.
 
     Shape:
         ``(batch, channels, time) -> (batch,)``.
@@ -309,20 +339,29 @@ class StyleLoss(nn.Module):
     """
 
     def __init__(self, reference: Tensor, *, sample_rate: int,
-                 weights: dict[str, float] | None = None) -> None:
+                 weights: dict[str, float] | None = None,
+                 n_bands: int | tuple[int, ...] = SPECTRUM_BANDS) -> None:
         super().__init__()
         self.sample_rate = check_sample_rate(sample_rate)
+        self.n_bands = _resolutions(n_bands)
         self.weights = {"spectrum": 1.0, "loudness": 1.0, "levels": 0.5, "crest": 0.25}
         self.weights.update(weights or {})
         with torch.no_grad():
-            feats = style_features(reference, sample_rate=self.sample_rate)
+            feats = style_features(reference, sample_rate=self.sample_rate,
+                                   n_bands=self.n_bands)
         self.ref: dict[str, Tensor] = {k: v.detach() for k, v in feats.items()}
         spec = self.ref["spectrum_db"]
-        self.band_mask = (spec > spec.amax(-1, keepdim=True) - 50.0).to(spec.dtype)
+        # per resolution: bands within 50 dB of its strongest band, each resolution weighted
+        # equally (a band of an r-band resolution weighs 1/r)
+        parts = []
+        for part, r in zip(spec.split(list(self.n_bands), -1), self.n_bands, strict=True):
+            parts.append((part > part.amax(-1, keepdim=True) - 50.0).to(spec.dtype) / r)
+        self.band_mask = torch.cat(parts, -1)
 
     def terms(self, x: Tensor) -> dict[str, Tensor]:
         """The four per-item terms."""
-        return self._compare(style_features(x, sample_rate=self.sample_rate))
+        return self._compare(style_features(x, sample_rate=self.sample_rate,
+                                            n_bands=self.n_bands))
 
     def _compare(self, f: dict[str, Tensor]) -> dict[str, Tensor]:
         dtype = f["loudness_lufs"].dtype
@@ -341,7 +380,8 @@ class StyleLoss(nn.Module):
 
     def frame_loss(self, power: Tensor, kpow: Tensor) -> Tensor:
         """Loss without the crest term from modelled frame powers (the fast EQ stage)."""
-        t = self._compare(_frame_features(power, kpow, sample_rate=self.sample_rate))
+        t = self._compare(_frame_features(power, kpow, sample_rate=self.sample_rate,
+                                          n_bands=self.n_bands))
         return torch.stack([self.weights[k] * v for k, v in t.items()]).sum(0)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -501,8 +541,6 @@ def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: 
     dt = torch.float64
     n_fft = 2 * (n_bins - 1)
     freqs = torch.fft.rfftfreq(n_fft, 1.0 / loss_mod.sample_rate, dtype=dt)
-    fb = _mel_fb(loss_mod.sample_rate, n_fft, loss_mod.ref["spectrum_db"].shape[-1], dt,
-                 power.device)
     ref = loss_mod.ref["spectrum_db"].to(dt)
     mask = loss_mod.band_mask.to(dt)
     gen = torch.Generator().manual_seed(seed)
@@ -521,9 +559,7 @@ def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: 
     best_raw = raw.detach().clone()
     for step in range(steps + 1):
         h_db = eq_response_db(eq, freqs, torch.sigmoid(raw))
-        bands = (p_in * 10 ** (h_db / 10)) @ fb.T
-        spec = power_to_db(bands, 1e-20)
-        spec = spec - spec.mean(-1, keepdim=True)
+        spec = _band_shape_db(p_in * 10 ** (h_db / 10), loss_mod.sample_rate, loss_mod.n_bands)
         per = ((spec - ref_k).abs() * mask_k).sum(-1) / mask_k.sum(-1).clamp_min(1.0)
         # among near-equal fits prefer the gentlest EQ: mel bands hide structure inside a band,
         # and steep opposing boosts and cuts that match 24 band levels are not the style
@@ -588,6 +624,7 @@ def transfer(
     time_budget_s: float | None = None,
     seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
+    n_bands: int | tuple[int, ...] = SPECTRUM_BANDS,
 ) -> StyleFit:
     """Per-example style transfer: optimise the chain so ``chain(x)`` takes ``reference``'s style.
 
@@ -620,6 +657,7 @@ def transfer(
         time_budget_s: stop each stage after this many seconds.
         seed: seed of the SPSA perturbations.
         progress: ``progress(step, loss)``.
+        n_bands: mel resolution(s) of the spectrum term of :class:`StyleLoss`.
 
     Returns:
         A :class:`StyleFit`.
@@ -645,7 +683,7 @@ def transfer(
     steps = check_int(steps, "steps", minimum=1)
     chain = chain if chain is not None else style_chain(sample_rate, smoothing=smoothing)
     batch = x.shape[0]
-    loss_mod = StyleLoss(reference, sample_rate=sample_rate)
+    loss_mod = StyleLoss(reference, sample_rate=sample_rate, n_bands=n_bands)
     u0 = _initial_params(chain, batch, x.dtype)
     sl = chain.slices()
     t0 = time.perf_counter()
