@@ -55,6 +55,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,7 +72,7 @@ def random_settings(chain, batch: int, generator: torch.Generator) -> torch.Tens
         return lo + (hi - lo) * torch.rand(batch, generator=generator, dtype=torch.float64)
 
     eq = chain.effects["eq"]
-    vals = {"eq": {}, "compressor": {}, "gain": {}}
+    vals: dict[str, dict[str, torch.Tensor]] = {"eq": {}, "compressor": {}, "gain": {}}
     for k, r in eq.param_ranges.items():
         vals["eq"][k] = uni(-15.0, 15.0) if k.endswith("gain_db") else r.denormalise(uni(0.1, 0.9))
     vals["compressor"] = {
@@ -155,7 +156,8 @@ def _match_ltas(src: torch.Tensor, target: torch.Tensor, n_bands: int) -> torch.
                        - loudness_lufs(y, sample_rate=SR)) / 20)
 
 
-def oracle_bounds(inp: torch.Tensor, ref: torch.Tensor, gt: torch.Tensor) -> dict:  # type: ignore[type-arg]
+def oracle_bounds(inp: torch.Tensor, ref: torch.Tensor,
+                  gt: torch.Tensor) -> dict[str, dict[str, float]]:
     """Two oracle diagnostics per pair (they use the ground truth; no method can):
 
     - ``ltas_match``: the ground truth filtered to the *reference's* long-term spectrum shape
@@ -176,7 +178,7 @@ def oracle_bounds(inp: torch.Tensor, ref: torch.Tensor, gt: torch.Tensor) -> dic
     return {"ltas_match": lt, "eq_oracle": eo}
 
 
-def _run_job(job: dict) -> dict:  # type: ignore[type-arg]
+def _run_job(job: dict[str, Any]) -> dict[str, Any]:
     """One fit (worker process): input/reference/ground truth in, a table row out."""
     from diffdsp.tasks.style import metrics, transfer
 
@@ -271,20 +273,20 @@ def main() -> int:
             if not sel:
                 continue
             for k, bar in BARS.items():
-                b = float(np.mean([r["before"][k] for r in sel]))
+                b_ = float(np.mean([r["before"][k] for r in sel]))
                 a_ = float(np.mean([r["after"][k] for r in sel]))
                 f_ = float(np.mean([r["floor"]["ltas_match"][k] for r in sel]))
                 e_ = float(np.mean([r["floor"]["eq_oracle"][k] for r in sel]))
-                ratio = b / max(a_, 1e-12)
+                ratio = b_ / max(a_, 1e-12)
                 judged = not args.quick and strat == "autodiff"
                 verdict = ("MET" if ratio >= bar else "NOT MET") if judged else (
                     "not judged (quick)" if args.quick else "reported (bar is for autodiff)")
                 if judged and ratio < bar:
                     ok = False
-                print(f"FIGURE style_{strat}_{domain}_{k} {b:.3f} -> {a_:.3f} = {ratio:.2f}x "
+                print(f"FIGURE style_{strat}_{domain}_{k} {b_:.3f} -> {a_:.3f} = {ratio:.2f}x "
                       f"over {len(sel)} cases (bar >= {bar}x): {verdict}  [oracles: LTAS match "
-                      f"{f_:.3f} = {b / max(f_, 1e-12):.2f}x, EQ oracle {e_:.3f} = "
-                      f"{b / max(e_, 1e-12):.2f}x]")
+                      f"{f_:.3f} = {b_ / max(f_, 1e-12):.2f}x, EQ oracle {e_:.3f} = "
+                      f"{b_ / max(e_, 1e-12):.2f}x]")
             lu = float(np.mean([r["after"]["loudness_error_lu"] for r in sel]))
             judged = not args.quick and strat == "autodiff"
             verdict = ("MET" if lu <= 0.5 else "NOT MET") if judged else (
