@@ -529,9 +529,10 @@ def tutorial_scale_markdown(parts: dict[str, dict[str, Any]]) -> str:
             label = (f"2-D {info['attenuation']}, {info['target']} target, {info['points']}x"
                      f"{info['points']}, {info['seconds']:g} s")
         else:
+            mats = (f"x {info['perturbations']} matrices" if info["perturbations"]
+                    else "fixed matrix")
             label = (f"1-D {info['param']}, {info['attenuation']}, {info['target']} target, "
-                     f"{info['steps']} steps x {info['perturbations']} matrices, "
-                     f"{info['seconds']:g} s")
+                     f"{info['steps']} steps {mats}, {info['seconds']:g} s")
         cells = []
         for n in _TS_LOSSES:
             v = info["losses"][n]
