@@ -563,8 +563,11 @@ def tutorial_scale_plot(parts: dict[str, dict[str, Any]], parts_dir: Path, path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import NullFormatter
 
-    jobs = [j for j in parts if (parts_dir / f"{j}.npz").is_file()]
+    # the tutorial-scale jobs only: 2-D at >= 100 points per axis, 1-D under matrix changes
+    jobs = [j for j, info in parts.items() if (parts_dir / f"{j}.npz").is_file() and (
+        info.get("points", 0) >= 100 or info.get("perturbations", 0) > 0)]
     if not jobs:
         return
     fig, axes = plt.subplots(len(jobs), len(_TS_LOSSES), squeeze=False,
@@ -612,8 +615,11 @@ def tutorial_scale_plot(parts: dict[str, dict[str, Any]], parts_dir: Path, path:
                 ax.set_title(f"{job[3:]} {n}\n{sub}", fontsize=7)
                 ax.set_xlabel("crossover (kHz)" if info["param"] == "cutoff_hz"
                               else "T60 at DC (s)", fontsize=6)
+            if ax.get_xscale() == "log":  # crossover axes: plain kHz ticks
+                ax.set_xticks([2.0, 4.0, 8.0, 16.0], ["2", "4", "8", "16"])
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.tick_params(labelsize=6)
-    fig.savefig(path, dpi=55)
+    fig.savefig(path, dpi=50)
     plt.close(fig)
 
 
