@@ -13,7 +13,8 @@ Measures and prints:
    1.6-16 kHz, target shaped Gaussian noise, third-octave EDC, MSS with FFTs 128-4096) and on
    our default recipe (first-order low-pass, 16 kHz, N = 8), each with the *same* two minimum
    counts for every loss: the strict 8-neighbour count and the robust count (basins deeper than
-   1 % of the landscape's range, :func:`diffdsp.diagnostics.count_significant_minima`);
+   1 % of the landscape's range, :func:`diffdsp.diagnostics.count_significant_minima`), on
+   small grids (24 x 24 by default); the bar at the tutorial's resolution is point 7;
 4. speed: the 64 x 64 landscape of the N = 8 FDN with the octave-band EDC loss takes < 60 s with
    2 threads (render + loss, wall time of ``diffdsp.diagnostics.landscape``);
 5. (reported, no bar) every reverb loss under 25 random feedback matrices (median landscape):
@@ -21,8 +22,7 @@ Measures and prints:
 6. (reported, no bar) loss sensitivity on the two built-in real RIRs: conditions are the RIR's
    decay rescaled by factors 0.6 ... 1.6 (octave-band envelopes of the real response, exponential
    re-weighting), 5 realisations per condition with independent noise fine structure; AUC and
-   Spearman correlation of each loss with the condition difference.
-
+   Spearman correlation of each loss with the condition difference;
 7. (``--tutorial-scale``, reported + the bar of point 3 at the tutorial's resolution) the
    tutorial's figures at their own scale, on ``build_recipe("reverb", {"preset": "tutorial",
    "attenuation": A, "target": T, "seconds": S})`` (N = 6, 48 kHz, third-octave EDC 20 Hz -
@@ -49,7 +49,13 @@ Measures and prints:
    ~0.33 s at FLAMO's 2 s, 1 thread; a 100 x 100 landscape at 1 s takes ~25 min of one core).
    Per-job results go to ``--ts-parts`` (JOB.json, JOB.npz), so jobs can run in separate
    processes; every call then merges all parts present into
-   ``evals/results/landscapes_tutorial.json`` and prints the FIGURE lines.
+   ``evals/results/landscapes_tutorial.json`` and prints the FIGURE lines (the counts are
+   recomputed from the saved loss arrays at every merge). Job names:
+   ``2d-FILTER-TARGET[@SECONDS][:N]`` and ``1d-FILTER-TARGET-PARAM[@SECONDS][:N]``; beside
+   the eight default jobs the reported run added ``2d-shelf-*:50`` (50 x 50),
+   ``1d-lowpass-fdn-*@2`` with ``--perturbations 0`` and ``2d-lowpass-fdn@2[:50]`` (2 s IR
+   checks); the commands are in docs/losses-choice.md. Result (the verdict setting): NOT MET,
+   EDC and MSS have one basin deeper than 1 % each.
 
 Usage::
 
