@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -91,3 +95,29 @@ def degenerate_signals(n: int = 4096, dtype: torch.dtype = torch.float32) -> dic
         "zero_padded": padded,
         "clipped": clipped,
     }
+
+
+#: Appended to a DDP script: every rank prints ``RANK<r> WORLD<w> OK`` once its training ends.
+RANK_REPORT = """
+import torch.distributed as dist
+rank = dist.get_rank() if dist.is_initialized() else 0
+world = dist.get_world_size() if dist.is_initialized() else 1
+print(f"RANK{rank} WORLD{world} OK", flush=True)
+"""
+
+
+def run_ddp_script(tmp_path: Path, body: str, *, rank_report: bool = False,
+                   timeout_s: float = 300.0) -> str:
+    """Run ``body`` (dedented) as a fresh Python process with one torch thread; return its output.
+
+    Used by the 2-process Lightning DDP smoke tests; asserts that the process exited 0.
+    ``rank_report`` appends :data:`RANK_REPORT`.
+    """
+    script = tmp_path / "ddp_script.py"
+    code = textwrap.dedent(body) + (RANK_REPORT if rank_report else "")
+    script.write_text("import torch\ntorch.set_num_threads(1)\n" + code)
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=timeout_s, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    return out

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from diffdsp.train.match import (
     signal_chain_loss,
     train,
 )
+from tests.helpers import run_ddp_script
 
 TINY = dict(sample_rate=8000, seconds=0.128, n_fft=128, hidden=16, param_steps=2, ramp_steps=2)
 
@@ -53,21 +51,10 @@ def test_tiny_training_writes_a_checkpoint_usable_as_initialiser(tmp_path: Path)
 @pytest.mark.slow
 def test_ddp_two_process_gloo_smoke(tmp_path: Path) -> None:
     """Lightning DDP on 2 CPU processes (gloo): both ranks step, rank 0 writes the model."""
-    script = tmp_path / "ddp_match.py"
-    script.write_text(textwrap.dedent(f"""
-        import torch
-        torch.set_num_threads(1)
+    out = run_ddp_script(tmp_path, f"""
         from diffdsp.train.match import MatcherConfig, train
         res = train({str(tmp_path / "out")!r}, patch="tremolo", steps=2, batch_size=2,
                     devices=2, strategy="ddp", config=MatcherConfig(**{TINY!r}))
-        import torch.distributed as dist
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        world = dist.get_world_size() if dist.is_initialized() else 1
-        print(f"RANK{{rank}} WORLD{{world}} OK", flush=True)
-    """))
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
+    """, rank_report=True)
     assert "RANK0 WORLD2 OK" in out and "RANK1 WORLD2 OK" in out, out[-3000:]
     assert (tmp_path / "out" / "model.pt").is_file()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +31,7 @@ from diffdsp.train.style import (
     train,
 )
 from tests.cli_helpers import assert_usage_error, run_cli
+from tests.helpers import run_ddp_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(sample_rate=8000, segment_s=0.3, n_fft=256, hop=128, channels=4, embed_dim=16,
@@ -230,22 +230,11 @@ def test_ddp_two_process_gloo_and_proxy_strategy(tmp_path: Path) -> None:
     """Lightning DDP on 2 CPU processes (gloo), with the full-hybrid strategy (proxy
     pre-trained in each process, weights broadcast by DDP): both ranks step, rank 0 writes a
     checkpoint that loads."""
-    script = tmp_path / "ddp_style.py"
-    script.write_text(textwrap.dedent(f"""
-        import torch
-        torch.set_num_threads(1)
+    out = run_ddp_script(tmp_path, f"""
         from diffdsp.train.style import StyleConfig, train
         res = train({str(tmp_path / "out")!r}, steps=2, batch_size=2, grad="full_hybrid",
                     devices=2, strategy="ddp", config=StyleConfig(**{TINY!r}), eval_pairs=0)
-        import torch.distributed as dist
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        world = dist.get_world_size() if dist.is_initialized() else 1
-        print(f"RANK{{rank}} WORLD{{world}} OK", flush=True)
-    """))
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
+    """, rank_report=True)
     assert "RANK0 WORLD2 OK" in out and "RANK1 WORLD2 OK" in out, out[-3000:]
     ctrl = load_controller(tmp_path / "out" / "model.pt")
     assert ctrl.config.strategy == "full_hybrid" and ctrl.model.fx.proxy is not None

@@ -4,9 +4,6 @@ checkpoints, a Lightning training step and a 2-process DDP (gloo) smoke run."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -32,7 +29,7 @@ from diffdsp.train.timbre import (
     load_checkpoint,
     save_checkpoint,
 )
-from tests.helpers import Tol, assert_close
+from tests.helpers import Tol, assert_close, run_ddp_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"hidden_size": 16, "n_harmonics": 8, "n_noise_bands": 17, "reverb_s": 0.01}
@@ -284,10 +281,7 @@ def test_lightning_steps_reduce_the_loss() -> None:
 @pytest.mark.slow
 def test_ddp_two_process_gloo_smoke(tmp_path: Path) -> None:
     """Lightning DDP, 2 CPU processes on gloo: both ranks train, rank 0 keeps the model."""
-    script = tmp_path / "ddp_smoke.py"
-    script.write_text(textwrap.dedent(f"""
-        import os, sys, torch
-        torch.set_num_threads(1)
+    out = run_ddp_script(tmp_path, f"""
         from diffdsp.train.timbre import (TimbreConfig, TimbreDataset, TimbreLightning,
                                           compute_features, train_model)
         cfg = TimbreConfig(**{TINY!r})
@@ -301,9 +295,5 @@ def test_ddp_two_process_gloo_smoke(tmp_path: Path) -> None:
         ok = trainer.world_size == 2 and trainer.global_step == 2
         ok = ok and all(torch.isfinite(p).all() for p in module.parameters())
         print(f"RANK{{rank}} OK={{ok}}", flush=True)
-    """))
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=240, check=False)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
+    """, timeout_s=240)
     assert "RANK0 OK=True" in out and "RANK1 OK=True" in out, out[-3000:]
