@@ -61,6 +61,15 @@ __all__ = [
 ]
 
 
+def _oscillator_ranges() -> dict[str, ParamRange]:
+    """Ranges every oscillator module shares: frequency ratio, detune and output level."""
+    return {
+        "ratio": ParamRange(0.25, 16.0, "log", default=1.0, description="frequency ratio"),
+        "detune_cents": ParamRange(-100.0, 100.0, unit="cents", default=0.0),
+        "level": ParamRange(0.0, 1.0, default=1.0, description="output level"),
+    }
+
+
 @dataclass
 class RenderContext:
     """Everything a module needs besides its inputs and parameters.
@@ -214,11 +223,7 @@ class VCO(SynthModule):
         super().__init__(ranges)
 
     def default_ranges(self) -> dict[str, ParamRange]:
-        r = {
-            "ratio": ParamRange(0.25, 16.0, "log", default=1.0, description="frequency ratio"),
-            "detune_cents": ParamRange(-100.0, 100.0, unit="cents", default=0.0),
-            "level": ParamRange(0.0, 1.0, default=1.0, description="output level"),
-        }
+        r = _oscillator_ranges()
         if self.waveform == "morph":
             r["shape"] = ParamRange(0.0, 1.0, default=0.0, description="saw (0) to square (1)")
         if self.waveform == "pulse":
@@ -536,9 +541,7 @@ class FMOperator(SynthModule):
 
     def default_ranges(self) -> dict[str, ParamRange]:
         r = {
-            "ratio": ParamRange(0.25, 16.0, "log", default=1.0, description="frequency ratio"),
-            "detune_cents": ParamRange(-100.0, 100.0, unit="cents", default=0.0),
-            "level": ParamRange(0.0, 1.0, default=1.0, description="output level"),
+            **_oscillator_ranges(),
             "fm_index": ParamRange(0.0, 10.0, default=1.0, unit="rad",
                                    description="phase-modulation index of the fm input"),
             "feedback": ParamRange(0.0, 1.5, default=0.0, unit="rad",
@@ -618,9 +621,7 @@ class Wavetable(SynthModule):
 
     def default_ranges(self) -> dict[str, ParamRange]:
         r = {
-            "ratio": ParamRange(0.25, 16.0, "log", default=1.0, description="frequency ratio"),
-            "detune_cents": ParamRange(-100.0, 100.0, unit="cents", default=0.0),
-            "level": ParamRange(0.0, 1.0, default=1.0, description="output level"),
+            **_oscillator_ranges(),
             "position": ParamRange(0.0, 1.0, default=0.0, description="table scan position"),
         }
         if self.pitch_mod:
