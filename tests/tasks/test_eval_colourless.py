@@ -59,10 +59,18 @@ def _case(before: float, flamo: float, ours: float, sp_flamo: float, sp_ours: fl
 
 
 def test_verdict_rule() -> None:
-    assert ev.case_ok(_case(0.10, 0.20, 0.26, 0.30, 0.30), "ours")      # gain 0.16 >= 1.5 x 0.10
-    assert not ev.case_ok(_case(0.10, 0.20, 0.24, 0.30, 0.20), "ours")  # gain 0.14 < 0.15
-    assert not ev.case_ok(_case(0.10, 0.20, 0.40, 0.30, 0.31), "ours")  # sparser than FLAMO's
-    assert not ev.case_ok(_case(0.10, 0.05, 0.09, 0.30, 0.10), "ours")  # ours made it worse
-    one_grid = copy.deepcopy(_case(0.10, 0.20, 0.26, 0.30, 0.30))
+    ok = _case(0.10, 0.20, 0.26, 0.30, 0.30)
+    assert ev.dominates(ok, "ours")
+    assert not ev.dominates(_case(0.10, 0.20, 0.40, 0.30, 0.31), "ours")  # sparser than FLAMO's
+    assert not ev.dominates(_case(0.10, 0.20, 0.19, 0.30, 0.20), "ours")  # less flat
+    one_grid = copy.deepcopy(ok)
     one_grid["ours"]["flatness"][str(ev.GRIDS[1])] = 0.2
-    assert not ev.case_ok(one_grid, "ours")  # must hold at both grids
+    assert not ev.dominates(one_grid, "ours")  # must hold at both grids
+    # the mean gain over the seeds, not each seed's, must reach 1.5 x FLAMO's
+    rows = [_case(0.10, 0.20, 0.21, 0.30, 0.30), _case(0.10, 0.20, 0.40, 0.30, 0.30)]
+    assert ev.mean_gain_ratio(rows, "ours", str(ev.GRIDS[0])) == pytest.approx(0.41 / 0.20)
+    assert ev.verdict(None, rows, "ours")
+    assert ev.verdict(ok, rows, "ours")                                   # example: 1.6x
+    assert not ev.verdict(_case(0.10, 0.20, 0.24, 0.30, 0.30), rows, "ours")  # example: 1.4x
+    assert not ev.verdict(None, [*rows, _case(0.10, 0.20, 0.19, 0.3, 0.3)], "ours")  # one worse
+    assert not ev.verdict(None, [_case(0.10, 0.20, 0.24, 0.30, 0.30)] * 3, "ours")   # mean 1.4x

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from diffdsp._validation import InputError, check_int, check_sample_rate
+from diffdsp._validation import InputError, check_in_range, check_int, check_sample_rate
 from diffdsp.functional.analysis import echo_density_profile, mixing_time_s
 from diffdsp.functional.fdn import fdn_transfer
 from diffdsp.lti.fdn import FDN, GEQAttenuation, build_fdn
@@ -54,6 +54,7 @@ __all__ = [
     "analyse_rir",
     "apply",
     "band_edc_db",
+    "colourless_flatness",
     "colourless_loss",
     "demo",
     "fit",
@@ -360,6 +361,7 @@ def log_flatness_loss(h: Tensor) -> Tensor:
 
 def optimise_colourless(fdn: FDN, *, steps: int = 300, n_freqs: int = 2048, lr: float = 1e-2,
                         sparsity_weight: float = 0.1, objective: str = "mse", seed: int = 0,
+                        max_sparsity: float | None = None, restarts: int = 1,
                         time_budget_s: float | None = None,
                         progress: Progress | None = None,
                         checkpoint_path: str | Path | None = None, checkpoint_every: int = 50,
@@ -374,9 +376,38 @@ def optimise_colourless(fdn: FDN, *, steps: int = 300, n_freqs: int = 2048, lr: 
     ``resume``: see :func:`diffdsp.optim.fit` (the frequencies depend only on ``seed`` and the
     step, so a resumed fit equals an uninterrupted one).
 
-    Returns ``{"steps", "seconds", "final_loss", "losses"}``.
+    ``max_sparsity`` (in [0, 1], optional) is a density *constraint* instead of a trade-off: the
+    flattest network whose matrix sparsity stays at or below it. It adds the exact penalty
+    :data:`SPARSITY_CAP_WEIGHT` x ``relu(sparsity - (max_sparsity - SPARSITY_CAP_MARGIN))``, and
+    if the last Adam step still leaves the matrix sparser than ``max_sparsity``, descends the
+    sparsity alone until it is not (:func:`_enforce_max_sparsity`), so the returned matrix
+    satisfies the constraint.
+
+    ``restarts`` > 1 runs the fit that many times from the same start with the frequency
+    seeds ``seed, seed + 1, ...`` (the objective is not convex: the stochastic frequency draws
+    lead to different local optima) and keeps the flattest result by
+    :func:`colourless_flatness` (``time_budget_s`` is shared between the runs; no
+    checkpointing then).
+
+    Returns ``{"steps", "seconds", "final_loss", "losses", "sparsity", "flatness"}`` (and
+    ``"restart_flatness"``, one value per run, when ``restarts`` > 1).
     """
+    from diffdsp.losses.acoustic import sparsity_loss
     from diffdsp.optim import fit as optim_fit
+
+    if max_sparsity is not None:
+        check_in_range(max_sparsity, "max_sparsity", 0.0, 1.0)
+    restarts = check_int(restarts, "restarts", minimum=1)
+    if restarts > 1:
+        if checkpoint_path is not None:
+            raise InputError("checkpoint_path: expected None when restarts > 1 (checkpointing "
+                             f"covers a single run), got {checkpoint_path!r}")
+        return _colourless_restarts(
+            fdn, restarts, steps=steps, n_freqs=n_freqs, lr=lr,
+            sparsity_weight=sparsity_weight, objective=objective, seed=seed,
+            max_sparsity=max_sparsity,
+            time_budget_s=None if time_budget_s is None else time_budget_s / restarts,
+            progress=progress)
 
     params = [p for p in (*fdn.matrix.parameters(), fdn.input_gains, fdn.output_gains)
               if p.requires_grad]
@@ -389,12 +420,15 @@ def optimise_colourless(fdn: FDN, *, steps: int = 300, n_freqs: int = 2048, lr: 
         counter[0] += 1
         h = fdn_transfer(g, feedback_matrix=fdn.matrix.static_matrix(),
                          input_gains=fdn.input_gains, output_gains=fdn.output_gains)
+        a = fdn.matrix.static_matrix()
         if objective == "log_flatness":
-            from diffdsp.losses.acoustic import sparsity_loss
-
-            return log_flatness_loss(h) + sparsity_weight * sparsity_loss(
-                fdn.matrix.static_matrix())
-        return colourless_loss(h, fdn.matrix.static_matrix(), sparsity_weight=sparsity_weight)
+            loss = log_flatness_loss(h) + sparsity_weight * sparsity_loss(a)
+        else:
+            loss = colourless_loss(h, a, sparsity_weight=sparsity_weight)
+        if max_sparsity is not None:
+            excess = sparsity_loss(a) - (max_sparsity - SPARSITY_CAP_MARGIN)
+            loss = loss + SPARSITY_CAP_WEIGHT * torch.relu(excess)
+        return loss
 
     from diffdsp._validation import check_choice
 
@@ -406,8 +440,83 @@ def optimise_colourless(fdn: FDN, *, steps: int = 300, n_freqs: int = 2048, lr: 
     res = optim_fit(params, loss_fn, steps=steps, lr=lr, optimizer="adam", schedule="cosine",
                     time_budget_s=time_budget_s, progress=cb, checkpoint_path=ckpt,
                     checkpoint_every=checkpoint_every, resume=resume)
+    if max_sparsity is not None:
+        _enforce_max_sparsity(fdn, max_sparsity)
+    with torch.no_grad():
+        sparsity = float(sparsity_loss(fdn.matrix.static_matrix()))
     return {"steps": res.steps, "seconds": res.seconds, "final_loss": res.final_loss,
-            "losses": list(res.losses)}
+            "losses": list(res.losses), "sparsity": sparsity,
+            "flatness": colourless_flatness(fdn)}
+
+
+def _colourless_restarts(fdn: FDN, restarts: int, **kwargs: Any) -> dict[str, Any]:
+    """``restarts`` colourless fits from the state of ``fdn``; ``fdn`` ends in the flattest."""
+    import copy
+
+    start = copy.deepcopy(fdn.state_dict())
+    seed = int(kwargs.pop("seed"))
+    best: tuple[float, dict[str, Any], dict[str, Any]] | None = None
+    flat: list[float] = []
+    seconds = 0.0
+    for k in range(restarts):
+        fdn.load_state_dict(start)
+        info = optimise_colourless(fdn, seed=seed + k, **kwargs)
+        seconds += info["seconds"]
+        flat.append(info["flatness"])
+        if best is None or info["flatness"] > best[0]:
+            best = (info["flatness"], copy.deepcopy(fdn.state_dict()), info)
+    assert best is not None
+    fdn.load_state_dict(best[1])
+    return {**best[2], "seconds": seconds, "restart_flatness": flat}
+
+
+def colourless_flatness(fdn: FDN, *, n_freqs: int = 2**16) -> float:
+    """Spectral flatness of the lossless network on ``n_freqs`` uniform frequencies in (0, pi),
+    damped by :data:`COLOURLESS_LOG_GAMMA` (what the colourless stage maximises).
+
+    Examples:
+        >>> from diffdsp.lti import build_fdn
+        >>> fdn = build_fdn(48000, n_lines=4, nfft=2**10, attenuation="none", seed=0)
+        >>> 0.0 < colourless_flatness(fdn) < 1.0
+        True
+    """
+    n_freqs = check_int(n_freqs, "n_freqs", minimum=2)
+    w = (torch.arange(n_freqs, dtype=torch.float64) + 0.5) * (math.pi / n_freqs)
+    with torch.no_grad():
+        h = fdn_transfer(_line_response_at(fdn, w, COLOURLESS_LOG_GAMMA),
+                         feedback_matrix=fdn.matrix.static_matrix(),
+                         input_gains=fdn.input_gains, output_gains=fdn.output_gains)
+        return float(spectral_flatness(h))
+
+
+#: Weight of the exact penalty of ``optimise_colourless(max_sparsity=...)``: larger than the
+#: flatness gradient can outweigh (the log-flatness loss changes by O(1) per unit of sparsity).
+SPARSITY_CAP_WEIGHT = 10.0
+#: The penalty aims this far below the cap, so that Adam's last steps end inside it.
+SPARSITY_CAP_MARGIN = 0.001
+
+
+def _enforce_max_sparsity(fdn: FDN, max_sparsity: float, *, max_steps: int = 5000) -> None:
+    """Gradient steps on the matrix sparsity alone until it is at most ``max_sparsity``.
+
+    The matrix stays orthogonal (the steps act on its parameter); it stops at the first step
+    inside the constraint, so the flatness reached before is disturbed as little as possible.
+    A maximally dense orthogonal matrix has sparsity 0 for the sizes with a Hadamard matrix and
+    close to 0 otherwise, so any cap above that is reached.
+    """
+    from diffdsp.losses.acoustic import sparsity_loss
+
+    params = [p for p in fdn.matrix.parameters() if p.requires_grad]
+    if not params:
+        return
+    opt = torch.optim.Adam(params, lr=5e-3)
+    for _ in range(max_steps):
+        s = sparsity_loss(fdn.matrix.static_matrix())
+        if float(s.detach()) <= max_sparsity - 1e-5:  # slack for float32 vs float64
+            return
+        opt.zero_grad()
+        s.backward()
+        opt.step()
 
 
 # --------------------------------------------------------------------------- fitting
