@@ -77,10 +77,15 @@ def main() -> int:
         rows.append({"case": name, "sample_rate": sr, "seconds": sec, "cpu_seconds": cpu,
                      "bands_hz": r.bands_hz, "target_t60_s": r.target_t60_s,
                      "fitted_t60_s": r.fitted_t60_s, "error_pct": r.t60_error_pct,
-                     "mean_abs_error_pct": r.mean_t60_error_pct})
+                     "mean_abs_error_pct": r.mean_t60_error_pct,
+                     "colourless": {k: r.fit.get("colourless", {}).get(k)
+                                    for k in ("flatness", "sparsity")}})
+        col = rows[-1]["colourless"]
+        col_txt = "" if col["flatness"] is None else (
+            f"  colourless flatness {col['flatness']:.3f} (sparsity {col['sparsity']:.2f})")
         print(f"{name:45s} {sr:6d} Hz  {sec:6.1f} s (CPU {cpu:6.1f} s)  "
               f"mean |err| {r.mean_t60_error_pct:5.2f} %  "
-              f"per band {[round(e, 1) for e in r.t60_error_pct]}")
+              f"per band {[round(e, 1) for e in r.t60_error_pct]}{col_txt}")
     errs = [r["mean_abs_error_pct"] for r in rows]
     secs = [r["seconds"] for r in rows]
     mean_err = statistics.fmean(errs)

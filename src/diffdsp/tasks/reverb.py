@@ -12,7 +12,10 @@ Pipeline (:func:`fit_rir` on tensors, :func:`fit` on files):
    attenuation per line from the measured T60s, a GEQ tone corrector on the reverberant output).
 3. **Colourless** stage: the lossless network's matrix and input/output gains are optimised for a
    flat magnitude response (``(|H| - 1)^2`` on random frequencies each step + matrix sparsity,
-   Dal Santo et al. DAFx 2023).
+   Dal Santo et al. DAFx 2023). This objective, not the flatter ``log_flatness`` of
+   :func:`optimise_colourless`: the latter is scale-free and concentrates the input and output
+   gains on one line (a comb-like network, 36x the energy), which broke the decay fit of small
+   rooms (T60 errors up to 54 % in ``evals/reverb_fit.py``; ``docs/colourless.md``).
 4. **Decay and level** stage: per-band T60s and tone gains minimise the squared dB difference of
    the octave-band EDCs of the frequency-sampled FDN response and the target (Adam, cosine
    schedule), then a short calibration measures the rendered T30s with the same estimator as the
