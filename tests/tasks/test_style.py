@@ -300,3 +300,25 @@ def test_style_loss_multi_resolution_spectrum() -> None:
         S.StyleLoss(x, sample_rate=SR, n_bands=())
     with pytest.raises(InputError, match="n_bands"):
         S.StyleLoss(x, sample_rate=SR, n_bands=(24, 1))
+
+
+def test_centroid_metric_is_deepafx_sts_frame_average() -> None:
+    # DeepAFx-ST: torchaudio SpectralCentroid (2048-point periodic Hann frames, hop 512, centred
+    # with reflect padding, magnitude-weighted per frame), then the plain mean over frames
+    sr, n_fft, hop = 24000, 2048, 512
+    gen = torch.Generator().manual_seed(0)
+    t = torch.arange(sr, dtype=torch.float64) / sr
+    a = torch.sin(2 * math.pi * 440 * t) * torch.linspace(1, 0, sr, dtype=torch.float64)
+    b = a + 0.05 * torch.randn(sr, generator=gen, dtype=torch.float64)
+
+    def ref(x: torch.Tensor) -> float:
+        xn = np.pad(x.numpy(), n_fft // 2, mode="reflect")
+        win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+        frames = [xn[i:i + n_fft] * win for i in range(0, len(xn) - n_fft + 1, hop)]
+        mag = np.abs(np.fft.rfft(np.stack(frames), axis=-1))
+        f = np.linspace(0, sr / 2, n_fft // 2 + 1)
+        return float(((mag * f).sum(-1) / mag.sum(-1)).mean())
+
+    got = S.metrics(b[None], a[None], sample_rate=sr)["centroid_error_hz"]
+    assert got == pytest.approx(abs(ref(b) - ref(a)), rel=1e-6)
+    assert got > 10.0  # the noise moves the frame centroids (the check can fail)

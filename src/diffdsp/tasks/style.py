@@ -34,7 +34,7 @@ from diffdsp.effects.base import EffectChain
 from diffdsp.effects.dynamics import Compressor
 from diffdsp.effects.eq import ParametricEQ
 from diffdsp.effects.gain import Gain
-from diffdsp.functional.analysis import k_weighting_sos, loudness_lufs
+from diffdsp.functional.analysis import k_weighting_sos, loudness_lufs, spectral_centroid_hz
 from diffdsp.params import ParamRange
 
 __all__ = [
@@ -396,12 +396,10 @@ class StyleLoss(nn.Module):
 
 
 def _centroid_hz(x: Tensor, sample_rate: int) -> Tensor:
-    power, _ = _frame_power(x, sample_rate)
-    mag = power.sqrt()
-    f = torch.fft.rfftfreq(_n_fft(sample_rate), 1.0 / sample_rate).to(x.dtype)
-    c = (mag * f).sum(-1) / mag.sum(-1).clamp_min(1e-12)
-    w = mag.sum(-1)
-    return (c * w).sum(-1) / w.sum(-1).clamp_min(1e-12)  # magnitude-weighted mean over frames
+    """DeepAFx-ST's centroid: the per-frame spectral centroid (2048-point Hann frames, hop 512,
+    centred, as ``torchaudio.transforms.SpectralCentroid``) averaged over the frames with equal
+    weight."""
+    return spectral_centroid_hz(x, sample_rate=sample_rate).mean(-1)
 
 
 def _rms_db(x: Tensor, sample_rate: int) -> Tensor:
@@ -413,8 +411,8 @@ def metrics(estimate: Tensor, target: Tensor, *, sample_rate: int) -> dict[str, 
     """DeepAFx-ST's full-reference metrics between an estimate and a target (mono mixes).
 
     ``mrstft`` (auraloss-default multi-resolution STFT loss), ``centroid_error_hz`` (difference of
-    the magnitude-weighted mean spectral centroids), ``rms_error_db`` (difference of the RMS
-    levels), ``loudness_error_lu`` (difference of the integrated loudness,
+    the frame-averaged spectral centroids, DeepAFx-ST's definition), ``rms_error_db``
+    (difference of the RMS levels), ``loudness_error_lu`` (difference of the integrated loudness,
     :func:`diffdsp.functional.analysis.loudness_lufs`; one block if shorter than 400 ms).
 
     Args:
