@@ -361,6 +361,42 @@ class _Inline:
         return fut
 
 
+def plot_example(e8: dict[str, Any], path: Path, nfft: int = 2**17) -> None:
+    """FLAMO's example before / FLAMO / ours: a slice of ``|H|^2`` in dB and the distribution of
+    ``|H|^2`` in dB over all bins (a flatter response has a narrower distribution)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    grid = FrequencyGrid(nfft, 48000, alias_decay_db=ALIAS_DB, dtype=torch.float64)
+    rows = [("before", "before"), ("FLAMO 0.2.20", "FLAMO"), ("ours (density-matched)", MATCHED)]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    f_hz = np.arange(nfft // 2 + 1) * 48000 / nfft
+    sl = (f_hz >= 1000) & (f_hz <= 1050)
+    for label, key in rows:
+        st = e8[key]
+        with torch.no_grad():
+            h = fdn_transfer(grid.delay(_t(e8["delays"])), feedback_matrix=_t(st["A"]),
+                             input_gains=_t(st["B"]), output_gains=_t(st["C"]))
+        p_db = 10 * np.log10(np.maximum(h.abs().square().numpy(), 1e-30))
+        p_db -= 10 * np.log10(np.mean(10 ** (p_db / 10)))  # 0 dB = the mean power
+        fl = st["flatness"][str(nfft)]
+        ax1.plot(f_hz[sl], p_db[sl], lw=0.8, label=f"{label}: flatness {fl:.3f}")
+        ax2.hist(p_db, bins=200, range=(-60, 20), histtype="step", density=True,
+                 label=f"{label} (sparsity {st['sparsity']:.2f})")
+    ax1.set(xlabel="frequency (Hz)", ylabel="|H|^2 (dB re mean power)",
+            title="FLAMO's e8 example, 1000-1050 Hz")
+    ax2.set(xlabel="|H|^2 (dB re mean power), all bins", ylabel="density",
+            title="distribution over the 2^17-point grid")
+    ax1.legend(fontsize=7, loc="lower left")
+    ax2.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--quick", action="store_true")
@@ -370,7 +406,17 @@ def main() -> int:
     p.add_argument("--jobs", type=int, default=2, help="processes (one thread each)")
     p.add_argument("--no-flamo", action="store_true", help="skip FLAMO's own example")
     p.add_argument("--out", type=Path, default=None, help="write DIR/colourless.json")
+    p.add_argument("--plot", type=Path, nargs=2, metavar=("JSON", "PNG"), default=None,
+                   help="only plot FLAMO's example from a saved colourless.json, then exit")
     args = p.parse_args()
+    if args.plot is not None:
+        saved = json.loads(args.plot[0].read_text())
+        if not saved.get("flamo_example"):
+            print(f"{args.plot[0]}: no FLAMO example in it (run with flamo installed)")
+            return 2
+        plot_example(saved["flamo_example"], args.plot[1])
+        print(f"wrote {args.plot[1]}")
+        return 0
     seeds = list(range(args.seed, args.seed + (1 if args.quick else args.seeds)))
     have_flamo = flamo_available() and not args.no_flamo
     names = ["FLAMO", MATCHED, *OURS]
