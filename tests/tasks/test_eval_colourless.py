@@ -74,3 +74,15 @@ def test_verdict_rule() -> None:
     assert not ev.verdict(_case(0.10, 0.20, 0.24, 0.30, 0.30), rows, "ours")  # example: 1.4x
     assert not ev.verdict(None, [*rows, _case(0.10, 0.20, 0.19, 0.3, 0.3)], "ours")  # one worse
     assert not ev.verdict(None, [_case(0.10, 0.20, 0.24, 0.30, 0.30)] * 3, "ours")   # mean 1.4x
+
+
+def test_plot_example_writes_a_png(tmp_path: Path) -> None:
+    d = [101, 131, 151]
+    a = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64,
+                                    generator=torch.Generator().manual_seed(1)))[0].tolist()
+    st = {"A": a, "B": [0.5, -0.5, 0.5], "C": [1.0, 1.0, -1.0],
+          "flatness": {str(2**12): 0.2}, "sparsity": 0.3}
+    e8 = {"delays": d, "before": st, "FLAMO": st, ev.MATCHED: st}
+    out = tmp_path / "x.png"
+    ev.plot_example(e8, out, nfft=2**12)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
