@@ -112,6 +112,29 @@ def ours(nfft: int, delays: list[int], repeats: int) -> dict[str, Any]:
     }
 
 
+def _response_errors_db(mag: Any, x: torch.Tensor, nfft: int,
+                        delays: list[int]) -> tuple[float, float]:
+    """Largest |error| in dB of our float32 |H| and of FLAMO's (float32), both with FLAMO's own
+    parameters, against our float64 response: the accuracy at which the two are timed."""
+    from diffdsp.functional.fdn import fdn_transfer
+
+    core = mag.get_core()
+    fb = core.feedback_loop.feedback
+
+    def ours_mag(dtype: torch.dtype) -> torch.Tensor:
+        grid = FrequencyGrid(nfft, SR, alias_decay_db=30.0, dtype=dtype)
+        return fdn_transfer(grid.delay(torch.tensor([float(d) for d in delays], dtype=dtype)),
+                            feedback_matrix=fb.map(fb.param).to(dtype),
+                            input_gains=core.input_gain.param.squeeze(-1).to(dtype),
+                            output_gains=core.output_gain.param.squeeze(0).to(dtype)).abs()
+
+    with torch.no_grad():
+        ref = ours_mag(torch.float64)
+        err = [float((20 * torch.log10(m.double() / ref)).abs().max())
+               for m in (ours_mag(torch.float32), mag(x).squeeze())]
+    return err[0], err[1]
+
+
 def flamo_rows(nfft: int, delays: list[int], repeats: int) -> dict[str, Any] | None:
     flamo = try_import("flamo")
     if flamo is None:
@@ -162,6 +185,7 @@ def flamo_rows(nfft: int, delays: list[int], repeats: int) -> dict[str, Any] | N
             return edc(irm(x), target)
 
         return {
+            "err_db": _response_errors_db(mag, x, nfft, delays),
             "fwd": (time_ms(fwd, repeats=repeats), alloc_mb(fwd)),
             "colourless": (time_ms(fwd_bwd(colourless, params), repeats=repeats),
                            alloc_mb(fwd_bwd(colourless, params))),
@@ -187,7 +211,8 @@ def main() -> None:
         Row(f"colourless loss fwd+bwd, M={m}", o["colourless"][0], "flamo",
             f["colourless"][0] if f else None, ">= 2x",
             f"alloc MB ours {o['colourless'][1]:.0f}"
-            + (f", flamo {f['colourless'][1]:.0f}" if f else "")),
+            + (f", flamo {f['colourless'][1]:.0f}; max |H| error vs float64, same parameters: "
+               f"ours {f['err_db'][0]:.1e} dB, flamo {f['err_db'][1]:.1e} dB" if f else "")),
         Row(f"octave EDC loss fwd+bwd (grid bands), T={nfft}", o["edc_grid"][0], "flamo",
             f["edc"][0] if f else None, ">= 5x",
             f"ours: reverb-task loss, bands on the grid; alloc MB ours {o['edc_grid'][1]:.0f}"
