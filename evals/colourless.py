@@ -111,13 +111,17 @@ def _t(x: Any) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.float64)
 
 
-def flatness(delays: Sequence[float], a: Any, b: Any, c: Any, nfft: int) -> float:
-    """Spectral flatness of |H|^2 on an nfft-point grid with FLAMO's gamma (float64)."""
+def response(delays: Sequence[float], a: Any, b: Any, c: Any, nfft: int) -> torch.Tensor:
+    """H on the bins 0..nfft/2 of an nfft-point grid with FLAMO's gamma (float64)."""
     grid = FrequencyGrid(nfft, 48000, alias_decay_db=ALIAS_DB, dtype=torch.float64)
     with torch.no_grad():
-        h = fdn_transfer(grid.delay(_t(delays)), feedback_matrix=_t(a), input_gains=_t(b),
-                         output_gains=_t(c))
-    return float(spectral_flatness(h))
+        return fdn_transfer(grid.delay(_t(delays)), feedback_matrix=_t(a), input_gains=_t(b),
+                            output_gains=_t(c))
+
+
+def flatness(delays: Sequence[float], a: Any, b: Any, c: Any, nfft: int) -> float:
+    """Spectral flatness of |H|^2 on an nfft-point grid with FLAMO's gamma (float64)."""
+    return float(spectral_flatness(response(delays, a, b, c, nfft)))
 
 
 def comb(delays: Sequence[float], nfft: int) -> float:
@@ -370,16 +374,13 @@ def plot_example(e8: dict[str, Any], path: Path, nfft: int = 2**17) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    grid = FrequencyGrid(nfft, 48000, alias_decay_db=ALIAS_DB, dtype=torch.float64)
     rows = [("before", "before"), ("FLAMO 0.2.20", "FLAMO"), ("ours (density-matched)", MATCHED)]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
     f_hz = np.arange(nfft // 2 + 1) * 48000 / nfft
     sl = (f_hz >= 1000) & (f_hz <= 1050)
     for label, key in rows:
         st = e8[key]
-        with torch.no_grad():
-            h = fdn_transfer(grid.delay(_t(e8["delays"])), feedback_matrix=_t(st["A"]),
-                             input_gains=_t(st["B"]), output_gains=_t(st["C"]))
+        h = response(e8["delays"], st["A"], st["B"], st["C"], nfft)
         p_db = 10 * np.log10(np.maximum(h.abs().square().numpy(), 1e-30))
         p_db -= 10 * np.log10(np.mean(10 ** (p_db / 10)))  # 0 dB = the mean power
         fl = st["flatness"][str(nfft)]
