@@ -101,3 +101,27 @@ def test_restarts_keep_the_flattest_run() -> None:
 def test_bad_arguments_name_the_parameter(kw: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         optimise_colourless(_net(), steps=1, n_freqs=64, **kw)
+
+
+def test_densifying_step_leaves_the_stationary_points_of_the_l1_sparsity() -> None:
+    # descending the L1 sparsity itself from this start stalls at 0.152 (entries +-0.653 /
+    # +-0.271, a stationary point); the quartic descent reaches any cap above 0
+    from diffdsp.params import orthogonal_map
+    from diffdsp.tasks.reverb import _enforce_max_sparsity
+
+    raw = torch.randn(4, 4, generator=torch.Generator().manual_seed(1),
+                      dtype=torch.float64).requires_grad_()
+    opt = torch.optim.Adam([raw], lr=5e-3)
+    for _ in range(1500):
+        s = sparsity_loss(orthogonal_map(raw))
+        opt.zero_grad()
+        s.backward()
+        opt.step()
+    assert float(s.detach()) > 0.15  # stalled
+    fdn = _net()
+    with torch.no_grad():
+        fdn.matrix.raw.copy_(raw.detach())
+    _enforce_max_sparsity(fdn, 0.02)
+    assert _sparsity(fdn) <= 0.02 + 1e-6
+    a = fdn.matrix.static_matrix().detach().double()
+    assert torch.allclose(a @ a.T, torch.eye(4, dtype=torch.float64), atol=1e-5)
