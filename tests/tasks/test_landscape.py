@@ -81,6 +81,36 @@ def test_reverb_tutorial_preset_settings() -> None:
         task.build_recipe("reverb", {"preset": "flamo"})
 
 
+def test_reverb_other_fdn_target_and_added_noise() -> None:
+    """The authors' loss-surface target: another FDN (same attenuation at the truth) at the
+    model's energy; with ``snr_db`` a fixed noise on the target and another on every render."""
+    base = {"preset": "tutorial", "seconds": 0.2, "target": "fdn"}
+    own = task.build_recipe("reverb", base)
+    other = task.build_recipe("reverb", {**base, "target": "other_fdn", "target_lines": 8})
+    assert other.settings["target_lines"] == 8 and other.settings["snr_db"] is None
+    e_own = float(own.target.double().square().mean())
+    assert float(other.target.double().square().mean()) == pytest.approx(e_own, rel=1e-5)
+    # a different network: different first echo and little correlation with the model's own
+    corr = float((own.target * other.target).sum() / (own.target.norm() * other.target.norm()))
+    assert abs(corr) < 0.3
+    # the renderer is the model's own, not the target's
+    truth = {k: torch.tensor([v]) for k, v in other.truth.items()}
+    torch.testing.assert_close(other.render(truth)[0], own.target)
+
+    noisy = task.build_recipe("reverb", {**base, "target": "other_fdn", "target_lines": 8,
+                                         "snr_db": 10.0})
+    added = (noisy.target - other.target).double()
+    # noise power 10 dB below the model's energy (one realisation: 2 % at 9600 samples)
+    assert float(added.square().mean()) == pytest.approx(e_own / 10.0, rel=0.06)
+    pred_noise = (noisy.render(truth)[0] - own.target).double()
+    assert float(pred_noise.square().mean()) == pytest.approx(e_own / 10.0, rel=0.06)
+    torch.testing.assert_close(noisy.render(truth), noisy.render(truth))  # fixed realisation
+    assert abs(float((added * pred_noise).mean())) < 0.05 * e_own / 10.0  # independent
+    for bad in ({"target": "elsewhere"}, {"snr_db": 200.0}, {"target_lines": 1}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            task.build_recipe("reverb", {**base, **bad})
+
+
 def test_fixed_target_edc_equals_edc_loss() -> None:
     rec = task.build_recipe("reverb", SMALL_REVERB)
     p = {"t60_dc_s": torch.tensor([0.4, 1.0, 3.0]), "cutoff_hz": torch.tensor([500.0, 2e3, 7e3])}
@@ -283,3 +313,24 @@ def test_eval_landscapes_tutorial_scale_quick(tmp_path: Path) -> None:
         assert f"2d-lowpass-fdn {loss}" in proc.stdout
     assert "per perturbed curve" in proc.stdout
     assert not out.exists()
+
+
+def test_eval_tutorial_scale_job_names() -> None:
+    """The job grammar of evals/landscapes.py --ts-jobs, the authors' noisy target included."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("eval_landscapes", root / "evals" /
+                                                  "landscapes.py")
+    assert spec is not None and spec.loader is not None
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    assert ev._ts_parse("2d-lowpass-fdn") == ("2d", "lowpass", "fdn", None, None, None, None)
+    assert ev._ts_parse("2d-shelf-other~10@4:50") == ("2d", "shelf", "other", 10.0, None, 4.0,
+                                                       50)
+    assert ev._ts_parse("1d-lowpass-other~5-cutoff_hz@2") == ("1d", "lowpass", "other", 5.0,
+                                                              "cutoff_hz", 2.0, None)
+    for bad in ("2d-lowpass-fdn-t60_dc_s", "1d-lowpass-fdn", "2d-bandpass-fdn",
+                "2d-lowpass-other~x"):
+        with pytest.raises(SystemExit, match="bad --ts-jobs"):
+            ev._ts_parse(bad)

@@ -15,7 +15,12 @@ Recipes (``task``):
   ``esr``. With ``perturbations = K > 0`` each landscape is also computed under K random orthogonal
   feedback matrices (the tutorial: 25) and the median / quartiles over them are reported. The
   target is the FDN's own response at the truth (``"target": "fdn"``) or Gaussian noise shaped to
-  its third-octave energy envelopes (``"target": "noise"``, the tutorial's second case).
+  its third-octave energy envelopes (``"target": "noise"``, the tutorial's second case), or, as
+  in the authors' loss-surface code (``learn-recursive-filters``), the response of a *different*
+  random FDN with the same attenuation at the truth (``"target": "other_fdn"``, ``"target_lines"``
+  lines, default 32, delays 15-45 ms, scaled to the model's energy). ``"snr_db"`` (default
+  none; the authors: 10) adds one fixed Gaussian noise realisation to the target and another to
+  every prediction, at that SNR below the model's energy at the truth.
   ``"attenuation": "shelf"`` replaces the low-pass by the tutorial's filter (FLAMO's
   ``parallelFirstOrderShelving``: a first-order shelf from the T60 at DC to a fixed
   ``"t60_nyquist_s"``, default 0.5 s, with the crossover ``cutoff_hz``). ``"preset":
@@ -84,7 +89,7 @@ COMMON_KEYS = ("losses", "points", "grid", "truth", "batch_size", "perturbations
 #: Extra config keys per recipe.
 RECIPE_KEYS: dict[str, tuple[str, ...]] = {
     "reverb": ("sample_rate", "seconds", "n_lines", "target", "bands", "preset", "attenuation",
-               "t60_nyquist_s"),
+               "t60_nyquist_s", "target_lines", "snr_db"),
     "match": ("sample_rate", "seconds", "waveform", "ratio"),
     "style": ("sample_rate", "seconds"),
     "align": ("sample_rate", "seconds"),
@@ -322,7 +327,9 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
     bands = check_choice(cfg.get("bands", "third_octave" if tut else "octave"), "config 'bands'",
                          ("octave", "third_octave", "broadband"))
     target_kind = check_choice(cfg.get("target", "noise" if tut else "fdn"), "config 'target'",
-                               ("fdn", "noise"))
+                               ("fdn", "noise", "other_fdn"))
+    target_lines = _int(cfg, "target_lines", 32, 2, 64)
+    snr_db = None if cfg.get("snr_db") is None else _num(cfg, "snr_db", 10.0, -20.0, 80.0)
     att = check_choice(cfg.get("attenuation", "shelf" if tut else "lowpass"),
                        "config 'attenuation'", ("lowpass", "shelf"))
     t60_nyq = _num(cfg, "t60_nyquist_s", 0.5, 0.05, 10.0)
@@ -355,23 +362,51 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
         delays = [int(v) for v in fdn.delays.samples.tolist()]
         b_in = fdn.input_gains.detach().double()
         c_out = fdn.output_gains.detach().double()
-    m = torch.tensor(delays, dtype=torch.float64)
     base_matrix = fdn.matrix.static_matrix().detach().double()
 
-    def render(p: dict[str, Tensor]) -> Tensor:
+    def render_fdn(p: dict[str, Tensor], dl: list[int], mat: Tensor, b: Tensor,
+                   c: Tensor) -> Tensor:
         t60 = p["t60_dc_s"].double()
         dev = t60.device
-        sos = _reverb_attenuation_sos(att, m.to(dev), sr, t60, p["cutoff_hz"].double(), t60_nyq)
-        a = p.get("feedback_matrix")
-        mat = base_matrix.to(dev) if a is None else a.double()
+        mm = torch.tensor(dl, dtype=torch.float64, device=dev)
+        sos = _reverb_attenuation_sos(att, mm, sr, t60, p["cutoff_hz"].double(), t60_nyq)
         x = torch.zeros(n, dtype=torch.float64, device=dev)
         x[0] = 1.0
-        y = fdn_time(x, delay_samples=delays, feedback_matrix=mat, input_gains=b_in.to(dev),
-                     output_gains=c_out.to(dev), attenuation_sos=sos.unsqueeze(-2))
+        return fdn_time(x, delay_samples=dl, feedback_matrix=mat.to(dev), input_gains=b.to(dev),
+                        output_gains=c.to(dev), attenuation_sos=sos.unsqueeze(-2))
+
+    # the authors' loss-surface runs add one fixed noise realisation to every prediction and
+    # another to the target (SNR relative to the model's energy at the truth)
+    pred_noise: Tensor | None = None
+
+    def render(p: dict[str, Tensor]) -> Tensor:
+        a = p.get("feedback_matrix")
+        y = render_fdn(p, delays, base_matrix if a is None else a.double(), b_in, c_out)
+        if pred_noise is not None:
+            y = y + pred_noise.to(y.device)
         return y.to(p["t60_dc_s"].dtype)
 
     one = {k: torch.tensor([v]) for k, v in truth.items()}
     target = render(one)[0]
+    energy = float(target.double().square().mean())
+    if target_kind == "other_fdn":
+        # the authors' loss-surface target (learn-recursive-filters, loss_surface_gpu.yml): a
+        # *different* random FDN (its own co-prime delays in 15-45 ms, matrix and gains) with the
+        # same attenuation filter at the truth, scaled to the model's energy
+        other = build_fdn(sr, n_lines=target_lines, delay_range_ms=(15.0, 45.0), nfft=256,
+                          attenuation="lowpass", t60_s=truth["t60_dc_s"],
+                          cutoff_hz=truth["cutoff_hz"], seed=seed + 1001)
+        h = render_fdn(one, [int(v) for v in other.delays.samples.tolist()],
+                       other.matrix.static_matrix().detach().double(),
+                       other.input_gains.detach().double(),
+                       other.output_gains.detach().double())[0]
+        target = (h * math.sqrt(energy / float(h.square().mean()))).to(target.dtype)
+    if snr_db is not None:
+        gen_n = torch.Generator().manual_seed(seed + 13)
+        scale = math.sqrt(energy / 10.0 ** (snr_db / 10.0))
+        target = target + (scale * torch.randn(n, generator=gen_n, dtype=torch.float64)).to(
+            target.dtype)
+        pred_noise = scale * torch.randn(n, generator=gen_n, dtype=torch.float64)
     if target_kind == "noise":
         # Gaussian noise shaped to the target's band energy envelopes (5 ms smoothing), in
         # third-octave bands from 20 Hz up to Nyquist, so no part of the spectrum is lost
@@ -423,6 +458,8 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
         perturb_label="random orthogonal feedback matrix",
         settings={"preset": preset, "sample_rate": sr, "seconds": seconds, "n_lines": n_lines,
                   "bands": bands, "target": target_kind, "attenuation": att,
+                  "target_lines": target_lines if target_kind == "other_fdn" else None,
+                  "snr_db": snr_db,
                   "t60_nyquist_s": t60_nyq if att == "shelf" else None,
                   "delay_samples": delays, "mss_fft_sizes": mss_ffts, "mss_eps": mss_eps,
                   "renderer": "time-domain recursion (diffdsp.functional.fdn.fdn_time)"},
