@@ -63,7 +63,10 @@ Measures and prints:
    model's energy, with Gaussian noise at 10 dB SNR added to the target and another fixed
    realisation to every prediction (job target ``other~10``), 4 s IRs (their nfft 192000), on
    their filter (FLAMO's shelf, ``2d-shelf-other~10@4``) and the slides' low-pass
-   (``2d-lowpass-other~10@4``), 100 x 100 (they: 500 x 500). Reported with the same counts
+   (``2d-lowpass-other~10@4``), 100 x 100 (they: 500 x 500), then (added after the 2-D
+   results, before their own runs) the 200-step sweeps under 25 matrices on the low-pass
+   (``1d-lowpass-other~10-t60_dc_s@4``, ``1d-lowpass-other~10-cutoff_hz@4``). Reported with
+   the same counts
    and the same comparison (MSS more basins deeper than 1 % than EDC); the verdict setting
    stays ``2d-lowpass-fdn``. Output: ``--ts-out evals/results/landscapes_authors.json``.
 
