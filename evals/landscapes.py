@@ -69,6 +69,16 @@ Measures and prints:
    the same counts
    and the same comparison (MSS more basins deeper than 1 % than EDC); the verdict setting
    stays ``2d-lowpass-fdn``. Output: ``--ts-out evals/results/landscapes_authors.json``.
+   Result: one minimum for every loss in all four jobs (docs/losses-choice.md).
+
+   Session 6 (written before these runs): the two differences from the authors' runs that
+   can be rebuilt on this machine. (i) Their renderer: FLAMO's frequency sampling (the transfer
+   function on the rfft grid of the IR length, inverse FFT, tails wrap around; job token
+   ``+fs``, recipe ``"renderer": "frequency_sampling"``): ``2d-shelf-other~10+fs@4`` and
+   ``2d-lowpass-other~10+fs@4`` at 100 x 100. (ii) Their grid resolution (500 x 500), along
+   each axis through the truth: fixed-matrix sweeps of 500 steps (``--perturbations 0``),
+   ``1d-{shelf,lowpass}-other~10{,+fs}-{t60_dc_s,cutoff_hz}@4:500`` (8 sweeps). Same counts
+   and the same comparison; output ``--ts-out evals/results/landscapes_authors.json``.
 
 Usage::
 
@@ -93,7 +103,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 # numba reads its thread count at import: honour --threads before diffdsp imports numba
 _THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "2"
@@ -349,26 +359,39 @@ TS_JOBS = ("2d-lowpass-fdn", "2d-lowpass-noise", "2d-shelf-fdn", "2d-shelf-noise
            "1d-lowpass-noise-t60_dc_s", "1d-lowpass-noise-cutoff_hz")
 #: the setting the bar is judged on (decided before any number was seen)
 TS_VERDICT_JOB = "2d-lowpass-fdn"
-_TS_RE = re.compile(r"^(2d|1d)-(lowpass|shelf)-(fdn|noise|other)(?:~([0-9.]+))?"
+_TS_RE = re.compile(r"^(2d|1d)-(lowpass|shelf)-(fdn|noise|other)(?:~([0-9.]+))?(\+fs)?"
                     r"(?:-(t60_dc_s|cutoff_hz))?(?:@([0-9.]+))?(?::([0-9]+))?$")
 #: job target token -> recipe target
 _TS_TARGETS = {"fdn": "fdn", "noise": "noise", "other": "other_fdn"}
 _TS_LOSSES = ("edc", "mss", "power_convergence", "esr")
 
 
-def _ts_parse(job: str) -> tuple[str, str, str, float | None, str | None, float | None,
-                                 int | None]:
-    """``(dim, filter, target token, snr_db, param, seconds, points)`` of a job name."""
+class TSJob(NamedTuple):
+    """A parsed ``--ts-jobs`` entry."""
+
+    dim: str
+    filter: str
+    target: str
+    snr_db: float | None
+    renderer: str
+    param: str | None
+    seconds: float | None
+    points: int | None
+
+
+def _ts_parse(job: str) -> TSJob:
+    """The fields of a job name ``DIM-FILTER-TARGET[~SNR][+fs][-PARAM][@SECONDS][:N]``."""
     m = _TS_RE.match(job)
-    if m is None or (m.group(1) == "1d") != (m.group(5) is not None):
-        raise SystemExit(f"bad --ts-jobs entry {job!r}: expected 2d-FILTER-TARGET[~SNR]"
-                         "[@SECONDS][:N] or 1d-FILTER-TARGET[~SNR]-PARAM[@SECONDS][:N], FILTER "
-                         "lowpass|shelf, TARGET fdn|noise|other, SNR dB of the added noise, "
-                         "PARAM t60_dc_s|cutoff_hz, N points per axis / steps")
-    snr = float(m.group(4)) if m.group(4) else None
-    secs = float(m.group(6)) if m.group(6) else None
-    n = int(m.group(7)) if m.group(7) else None
-    return m.group(1), m.group(2), m.group(3), snr, m.group(5), secs, n
+    if m is None or (m.group(1) == "1d") != (m.group(6) is not None):
+        raise SystemExit(f"bad --ts-jobs entry {job!r}: expected 2d-FILTER-TARGET[~SNR][+fs]"
+                         "[@SECONDS][:N] or 1d-FILTER-TARGET[~SNR][+fs]-PARAM[@SECONDS][:N], "
+                         "FILTER lowpass|shelf, TARGET fdn|noise|other, SNR dB of the added "
+                         "noise, +fs FLAMO's frequency-sampling renderer, PARAM "
+                         "t60_dc_s|cutoff_hz, N points per axis / steps")
+    return TSJob(
+        m.group(1), m.group(2), m.group(3), float(m.group(4)) if m.group(4) else None,
+        "frequency_sampling" if m.group(5) else "time", m.group(6),
+        float(m.group(7)) if m.group(7) else None, int(m.group(8)) if m.group(8) else None)
 
 
 def _counts(values: Any) -> dict[str, Any]:
@@ -384,15 +407,17 @@ def tutorial_scale_job(job: str, *, points: int, steps: int, seconds: float, k: 
     """One job of the tutorial-scale measurement: (summary, raw arrays for plots)."""
     import numpy as np
 
-    dim, att, tgt, snr, param, secs, n_pts = _ts_parse(job)
+    dim, att, tgt, snr, renderer, param, secs, n_pts = _ts_parse(job)
     secs = seconds if secs is None else secs
     if n_pts is not None:
         points = steps = n_pts
     rec = build_recipe("reverb", {"preset": "tutorial", "seconds": secs,
                                   "target": _TS_TARGETS[tgt], "attenuation": att,
-                                  "snr_db": snr}, seed=seed)
+                                  "snr_db": snr, "renderer": renderer}, seed=seed)
     if snr is not None:
         tgt = f"{tgt} + noise at {snr:g} dB SNR"
+    if renderer != "time":
+        tgt = f"{tgt} (FLAMO frequency sampling)"
     names = ["t60_dc_s", "cutoff_hz"]
     losses = {n: rec.losses[n] for n in _TS_LOSSES}
     t0, load0 = time.perf_counter(), os.getloadavg()[0]

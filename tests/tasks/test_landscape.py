@@ -111,6 +111,28 @@ def test_reverb_other_fdn_target_and_added_noise() -> None:
             task.build_recipe("reverb", {**base, **bad})
 
 
+@pytest.mark.parametrize("attenuation", ["lowpass", "shelf"])
+def test_reverb_frequency_sampling_renderer_is_the_wrapped_recursion(attenuation: str) -> None:
+    """FLAMO's frequency-sampling render of n samples equals the exact recursion's response
+    folded modulo n (time aliasing), for both attenuation filters, and rejects unknown names."""
+    base = {"preset": "tutorial", "seconds": 0.1, "target": "fdn", "attenuation": attenuation}
+    freq = task.build_recipe("reverb", {**base, "renderer": "frequency_sampling"})
+    long = task.build_recipe("reverb", {**base, "seconds": 1.6})  # same delays, 16x longer
+    assert "frequency sampling" in freq.settings["renderer"]
+    # the slowest decay (the shelf's 0.5 s T60 at Nyquist) is 10^(-9.6) down after 1.6 s
+    p = {"t60_dc_s": torch.tensor([0.3, 0.15], dtype=torch.float64),
+         "cutoff_hz": torch.tensor([10e3, 3e3], dtype=torch.float64)}
+    n = 4800
+    folded = long.render(p).reshape(2, 16, n).sum(1)
+    y = freq.render(p)
+    assert y.shape == (2, n)
+    torch.testing.assert_close(y, folded, rtol=0, atol=1e-9)
+    # the wrap-around is really there: the first block alone differs
+    assert float((y - long.render(p)[:, :n]).abs().max()) > 1e-4
+    with pytest.raises(InputError, match="renderer"):
+        task.build_recipe("reverb", {**base, "renderer": "flamo"})
+
+
 def test_fixed_target_edc_equals_edc_loss() -> None:
     rec = task.build_recipe("reverb", SMALL_REVERB)
     p = {"t60_dc_s": torch.tensor([0.4, 1.0, 3.0]), "cutoff_hz": torch.tensor([500.0, 2e3, 7e3])}
@@ -325,12 +347,16 @@ def test_eval_tutorial_scale_job_names() -> None:
     assert spec is not None and spec.loader is not None
     ev = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ev)
-    assert ev._ts_parse("2d-lowpass-fdn") == ("2d", "lowpass", "fdn", None, None, None, None)
-    assert ev._ts_parse("2d-shelf-other~10@4:50") == ("2d", "shelf", "other", 10.0, None, 4.0,
-                                                       50)
+    assert ev._ts_parse("2d-lowpass-fdn") == ("2d", "lowpass", "fdn", None, "time", None, None,
+                                              None)
+    assert ev._ts_parse("2d-shelf-other~10@4:50") == ("2d", "shelf", "other", 10.0, "time",
+                                                      None, 4.0, 50)
     assert ev._ts_parse("1d-lowpass-other~5-cutoff_hz@2") == ("1d", "lowpass", "other", 5.0,
-                                                              "cutoff_hz", 2.0, None)
+                                                              "time", "cutoff_hz", 2.0, None)
+    job = ev._ts_parse("1d-shelf-other~10+fs-t60_dc_s@4:500")
+    assert (job.renderer, job.param, job.seconds, job.points) == (
+        "frequency_sampling", "t60_dc_s", 4.0, 500)
     for bad in ("2d-lowpass-fdn-t60_dc_s", "1d-lowpass-fdn", "2d-bandpass-fdn",
-                "2d-lowpass-other~x"):
+                "2d-lowpass-other~x", "2d-lowpass-fdn+flamo"):
         with pytest.raises(SystemExit, match="bad --ts-jobs"):
             ev._ts_parse(bad)

@@ -20,7 +20,10 @@ Recipes (``task``):
   random FDN with the same attenuation at the truth (``"target": "other_fdn"``, ``"target_lines"``
   lines, default 32, delays 15-45 ms, scaled to the model's energy). ``"snr_db"`` (default
   none; the authors: 10) adds one fixed Gaussian noise realisation to the target and another to
-  every prediction, at that SNR below the model's energy at the truth.
+  every prediction, at that SNR below the model's energy at the truth. ``"renderer"``:
+  ``"time"`` (default, the exact recursion) or ``"frequency_sampling"`` (FLAMO's: the transfer
+  function on the rfft grid of the IR length, then the inverse FFT, so a tail longer than the
+  IR wraps around, as in FLAMO's renders).
   ``"attenuation": "shelf"`` replaces the low-pass by the tutorial's filter (FLAMO's
   ``parallelFirstOrderShelving``: a first-order shelf from the T60 at DC to a fixed
   ``"t60_nyquist_s"``, default 0.5 s, with the crossover ``cutoff_hz``). ``"preset":
@@ -89,7 +92,7 @@ COMMON_KEYS = ("losses", "points", "grid", "truth", "batch_size", "perturbations
 #: Extra config keys per recipe.
 RECIPE_KEYS: dict[str, tuple[str, ...]] = {
     "reverb": ("sample_rate", "seconds", "n_lines", "target", "bands", "preset", "attenuation",
-               "t60_nyquist_s", "target_lines", "snr_db"),
+               "t60_nyquist_s", "target_lines", "snr_db", "renderer"),
     "match": ("sample_rate", "seconds", "waveform", "ratio"),
     "style": ("sample_rate", "seconds"),
     "align": ("sample_rate", "seconds"),
@@ -311,7 +314,8 @@ def _reverb_attenuation_sos(kind: str, m: Tensor, sr: int, t60: Tensor, fc: Tens
 
 def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
     from diffdsp.functional.analysis import band_center_frequencies_hz, octave_filterbank
-    from diffdsp.functional.fdn import fdn_time
+    from diffdsp.functional.fdn import fdn_time, fdn_transfer
+    from diffdsp.functional.freq import rfft_freqs, sosfreqz
     from diffdsp.losses.acoustic import power_convergence_loss
     from diffdsp.losses.spectral import multi_resolution_stft_loss
     from diffdsp.losses.time import esr_loss
@@ -330,6 +334,8 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
                                ("fdn", "noise", "other_fdn"))
     target_lines = _int(cfg, "target_lines", 32, 2, 64)
     snr_db = None if cfg.get("snr_db") is None else _num(cfg, "snr_db", 10.0, -20.0, 80.0)
+    renderer = check_choice(cfg.get("renderer", "time"), "config 'renderer'",
+                            ("time", "frequency_sampling"))
     att = check_choice(cfg.get("attenuation", "shelf" if tut else "lowpass"),
                        "config 'attenuation'", ("lowpass", "shelf"))
     t60_nyq = _num(cfg, "t60_nyquist_s", 0.5, 0.05, 10.0)
@@ -370,6 +376,15 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
         dev = t60.device
         mm = torch.tensor(dl, dtype=torch.float64, device=dev)
         sos = _reverb_attenuation_sos(att, mm, sr, t60, p["cutoff_hz"].double(), t60_nyq)
+        if renderer == "frequency_sampling":
+            # FLAMO's renderer: H = c^T (I - diag(g) A)^-1 diag(g) b sampled on the n-point
+            # rfft grid, then the inverse FFT (the tail past n samples wraps around)
+            w = rfft_freqs(n).to(dev)
+            _, h_att = sosfreqz(sos.unsqueeze(-2), w)  # (b, N, M)
+            line = h_att.transpose(-1, -2) * torch.exp(-1j * w[:, None] * mm)
+            h = fdn_transfer(line, feedback_matrix=mat.to(dev), input_gains=b.to(dev),
+                             output_gains=c.to(dev))
+            return torch.fft.irfft(h, n=n)
         x = torch.zeros(n, dtype=torch.float64, device=dev)
         x[0] = 1.0
         return fdn_time(x, delay_samples=dl, feedback_matrix=mat.to(dev), input_gains=b.to(dev),
@@ -462,7 +477,11 @@ def _reverb(cfg: Mapping[str, Any], seed: int) -> Recipe:
                   "snr_db": snr_db,
                   "t60_nyquist_s": t60_nyq if att == "shelf" else None,
                   "delay_samples": delays, "mss_fft_sizes": mss_ffts, "mss_eps": mss_eps,
-                  "renderer": "time-domain recursion (diffdsp.functional.fdn.fdn_time)"},
+                  "renderer": (
+                      "time-domain recursion (diffdsp.functional.fdn.fdn_time)"
+                      if renderer == "time" else
+                      f"frequency sampling on {n // 2 + 1} rfft bins, inverse FFT of {n} "
+                      "samples (FLAMO's; diffdsp.functional.fdn.fdn_transfer)")},
     )
 
 
