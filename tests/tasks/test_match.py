@@ -51,6 +51,16 @@ def _sine_patch(sr: int) -> Patch:
                                         "amp.level": 1.0, "env.sustain": 0.8})
 
 
+@pytest.mark.parametrize("n_samples", [88200, 88199, 88000, 88109, 88110])
+def test_estimate_f0_any_length(n_samples: int) -> None:
+    """Every length, whatever its remainder modulo the 10 ms hop (a 4 s target at the default
+    22050 Hz analysis rate once had one more energy frame than YIN frames), gives the pitch."""
+    t = torch.arange(n_samples, dtype=torch.float64) / 22050
+    x = torch.sin(2 * math.pi * 466.16 * t)[None]
+    cents = 1200 * math.log2(float(estimate_f0(x, 22050)[0]) / 466.16)
+    assert abs(cents) < 5
+
+
 def test_fit_patch_finds_pitch_of_batched_targets() -> None:
     sr, n = 8000, 2000
     patch = _sine_patch(sr)

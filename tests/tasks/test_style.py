@@ -246,7 +246,7 @@ def test_final_gain_matches_reference_loudness() -> None:
     x = torch.from_numpy(speechy(1.0, 12))[None, None].double()
     ref = 0.2 * torch.from_numpy(speechy(1.0, 13))[None, None].double()
     chain = S.style_chain(SR).double()
-    u = S._initial_params(chain, 1, torch.float64)
+    u = S._initial_params(chain, 1, torch.zeros((), dtype=torch.float64))
     with torch.no_grad():
         u2 = S._match_loudness(chain, x, u, ref, SR)
         got = loudness_lufs(chain(x, u2)[0, 0], sample_rate=SR)

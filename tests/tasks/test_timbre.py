@@ -123,6 +123,9 @@ def test_cli_bad_audio_exit_2(trained: Path, tmp_path: Path) -> None:
     empty.mkdir()
     assert_usage_error(["train", "timbre", empty, "--out", tmp_path / "o3"], match="no audio")
     src = data.path("notes/fluidr3_violin_midi69.flac")
+    # a 4 s note: the held-out 20 % cannot hold a 1 s crop; the line says how much is needed
+    assert_usage_error(["train", "timbre", src, "--out", tmp_path / "o5"], inputs=[src],
+                       match="so at least 5.0 s is needed")
     assert_usage_error(["timbre", src, "--model", ckpt, "--out", tmp_path / "o4",
                         "--pitch-shift", "100"], match="pitch_shift")
 

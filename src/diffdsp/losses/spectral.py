@@ -97,8 +97,12 @@ def reduce_loss(per_item: Tensor, reduction: str) -> Tensor:
 
 
 def _cast(buffer: Tensor, like: Tensor) -> Tensor:
-    """A buffer in the input's dtype (no-op when it already has it; never a device move)."""
-    return buffer if buffer.dtype == like.dtype else buffer.to(like.dtype)
+    """A buffer in the input's dtype and on its device (no-op when it already is).
+
+    A loss module left on the CPU and called on CUDA inputs then still works (copying its small
+    windows per call, as auraloss builds them per call); ``.to(device)`` once avoids the copy.
+    """
+    return buffer.to(device=like.device, dtype=like.dtype)
 
 
 def _check_pair(input: Tensor, target: Tensor) -> None:
@@ -389,7 +393,8 @@ def apply_prefilter(
 class MultiResolutionSTFTLoss(nn.Module):
     """Multi-resolution STFT magnitude loss (auraloss-compatible, ~several times faster).
 
-    Windows are buffers (they follow ``.to()``); the forward pass never moves tensors.
+    Windows are buffers (they follow ``.to()``); called on inputs of another dtype or device, the
+    forward pass uses copies of them in the input's.
 
     Args:
         fft_sizes: FFT sizes in samples.

@@ -1243,7 +1243,7 @@ def run(
         files += _plots(out, dry, wet, res, sr_d)
         sections = [_section(res, files)]
     settings = {"order": order, "method": method, "loss": loss, "warp": warp, "steps": steps,
-                "time_budget_s": time_budget_s, "device": device}
+                "time_budget_s": time_budget_s, "device": "cpu", "device_requested": device}
     extra = {
         "alignment": {
             "chosen": res.chosen, "related": res.related, "note": res.note,

@@ -194,7 +194,7 @@ def estimate_f0(x: Tensor, sample_rate: int, *, fmin_hz: float = 30.0,
     n_frames = f0.shape[-1]
     # frame energy: mean square around each frame centre
     pad = torch.nn.functional.pad(x.pow(2), (hop // 2, hop))
-    energy = pad.unfold(-1, hop, hop)[..., :n_frames].mean(-1)
+    energy = pad.unfold(-1, hop, hop)[..., :n_frames, :].mean(-1)
     if energy.shape[-1] < n_frames:
         energy = torch.nn.functional.pad(energy, (0, n_frames - energy.shape[-1]))
     loud = energy > energy.amax(-1, keepdim=True) * 1e-3

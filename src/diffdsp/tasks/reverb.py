@@ -994,7 +994,8 @@ def fit(
              "t60_error_pct": res.mean_t60_error_pct}
     settings = {"n_lines": n_lines, "steps": steps, "colourless_steps": colourless_steps,
                 "calibration_passes": calibration_passes, "time_budget_s": time_budget_s,
-                "channel": ch, "device": device, "bands_hz": res.bands_hz, "resume": resume,
+                "channel": ch, "device": "cpu", "device_requested": device,
+                "bands_hz": res.bands_hz, "resume": resume,
                 "resumed": bool(res.fit.get("resumed", False))}
     extra = {"analysis": res.analysis.to_dict(),
              "t60": {"bands_hz": res.bands_hz, "target_s": res.target_t60_s,

@@ -364,10 +364,10 @@ class StyleLoss(nn.Module):
                                             n_bands=self.n_bands))
 
     def _compare(self, f: dict[str, Tensor]) -> dict[str, Tensor]:
-        dtype = f["loudness_lufs"].dtype
-        r = {k: v.to(dtype) for k, v in self.ref.items()}
+        like = f["loudness_lufs"]  # the reference's features follow the estimate's dtype/device
+        r = {k: v.to(like) for k, v in self.ref.items()}
         # bands where the reference has (almost) no energy carry no style information
-        mask = self.band_mask.to(dtype)
+        mask = self.band_mask.to(like)
         dspec = (f["spectrum_db"] - r["spectrum_db"]).abs() * mask
         out = {
             "spectrum": dspec.sum(-1) / mask.sum(-1).clamp_min(1.0),
@@ -496,13 +496,13 @@ class StyleFit:
     fit: dict[str, Any] = field(default_factory=dict)
 
 
-def _initial_params(chain: EffectChain, batch: int, dtype: torch.dtype) -> Tensor:
+def _initial_params(chain: EffectChain, batch: int, like: Tensor) -> Tensor:
     start = {"compressor": {"threshold_db": -20.0, "ratio": 1.5, "knee_db": 6.0,
                             "attack_ms": 10.0, "release_ms": 100.0, "makeup_db": 0.0}}
     cols = []
     for name, fx in chain.effects.items():
         cols.append(fx.normalise(start.get(name, {}), batch))  # type: ignore[operator]
-    return torch.cat(cols, dim=-1).to(dtype).clamp(1e-3, 1 - 1e-3)
+    return torch.cat(cols, dim=-1).to(like).clamp(1e-3, 1 - 1e-3)
 
 
 def _k_weights(sample_rate: int, like: Tensor) -> Tensor:
@@ -536,24 +536,25 @@ def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: 
         normalised EQ parameters ``(batch, eq.n_params)`` in ``power``'s dtype.
     """
     batch, n_bins = power.shape
-    dt = torch.float64
+    dt, dev = torch.float64, power.device
     n_fft = 2 * (n_bins - 1)
-    freqs = torch.fft.rfftfreq(n_fft, 1.0 / loss_mod.sample_rate, dtype=dt)
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / loss_mod.sample_rate, dtype=dt, device=dev)
     ref = loss_mod.ref["spectrum_db"].to(dt)
     mask = loss_mod.band_mask.to(dt)
     gen = torch.Generator().manual_seed(seed)
     k = n_starts + 1
-    u = 0.1 + 0.8 * torch.rand(batch, k, eq.n_params, generator=gen, dtype=dt)
-    flat = eq.normalise({}, batch).to(dt)
+    # drawn on the CPU generator, then moved: the same starts on every device
+    u = (0.1 + 0.8 * torch.rand(batch, k, eq.n_params, generator=gen, dtype=dt)).to(dev)
+    flat = eq.normalise({}, batch).to(dtype=dt, device=dev)
     u[:, 0] = flat.clamp(1e-3, 1 - 1e-3)
     raw = torch.logit(u).reshape(batch * k, -1).requires_grad_(True)
     p_in = power.to(dt).repeat_interleave(k, 0)
-    gain_cols = torch.tensor([n.endswith("gain_db") for n in eq.param_ranges])
+    gain_cols = torch.tensor([n.endswith("gain_db") for n in eq.param_ranges], device=dev)
     flat_k = flat.repeat_interleave(k, 0)
     ref_k = ref.expand(batch, -1).repeat_interleave(k, 0)
     mask_k = mask.expand(batch, -1).repeat_interleave(k, 0)
     opt = torch.optim.Adam([raw], lr=lr)
-    best = torch.full((batch * k,), math.inf, dtype=dt)
+    best = torch.full((batch * k,), math.inf, dtype=dt, device=dev)
     best_raw = raw.detach().clone()
     for step in range(steps + 1):
         h_db = eq_response_db(eq, freqs, torch.sigmoid(raw))
@@ -574,7 +575,7 @@ def _eq_init(eq: ParametricEQ, power: Tensor, loss_mod: StyleLoss, *, n_starts: 
         per.sum().backward()
         opt.step()
     pick = best.reshape(batch, k).argmin(-1)
-    chosen = best_raw.reshape(batch, k, -1)[torch.arange(batch), pick]
+    chosen = best_raw.reshape(batch, k, -1)[torch.arange(batch, device=dev), pick]
     return torch.sigmoid(chosen).to(power.dtype)
 
 
@@ -682,7 +683,7 @@ def transfer(
     chain = chain if chain is not None else style_chain(sample_rate, smoothing=smoothing)
     batch = x.shape[0]
     loss_mod = StyleLoss(reference, sample_rate=sample_rate, n_bands=n_bands)
-    u0 = _initial_params(chain, batch, x.dtype)
+    u0 = _initial_params(chain, batch, x)
     sl = chain.slices()
     t0 = time.perf_counter()
     losses: list[float] = []
@@ -719,7 +720,8 @@ def transfer(
         with torch.no_grad():
             power, _ = _frame_power(x.mean(1), sample_rate)
         kw = _k_weights(sample_rate, power)
-        freqs = torch.fft.rfftfreq(_n_fft(sample_rate), 1.0 / sample_rate, dtype=torch.float64)
+        freqs = torch.fft.rfftfreq(_n_fft(sample_rate), 1.0 / sample_rate, dtype=torch.float64,
+                                   device=x.device)
         # closed-form-like start: the EQ alone fitted to the long-term spectrum, multi-start
         u0 = u0.clone()
         u0[:, sl["eq"]] = _eq_init(eq, power.mean(-2), loss_mod, seed=seed,
@@ -912,6 +914,7 @@ def run(
         fit_res = transfer(xb, rb, sample_rate=sr, steps=steps, lr=lr, strategy=strategy,
                            chain=chain, time_budget_s=time_budget_s, seed=seed,
                            progress=fit_progress(progress, "style", steps))
+    chain = chain.cpu()  # the artefacts (plots, responses) are computed on the CPU copies
     y = fit_res.output[0].cpu()
     inputs = [input_path, reference_path]
     peak = float(y.abs().max())

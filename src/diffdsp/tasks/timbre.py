@@ -317,12 +317,15 @@ def _plots(out: Path, x_in: Tensor, y_out: Tensor, sr: int, config: Any, *, pref
 # Train
 
 
-def _split(x: Tensor, holdout: float, min_len: int) -> tuple[Tensor, Tensor]:
+def _split(x: Tensor, holdout: float, min_len: int, sample_rate: int) -> tuple[Tensor, Tensor]:
     n_val = round(x.numel() * holdout)
     if x.numel() - n_val < min_len or n_val < min_len:
+        # holdout < 0.5, so the held-out part is the one that must reach a crop
+        need = math.ceil(min_len / holdout)
         raise InputError(
-            f"training audio too short: need at least {2 * min_len / 16000:.1f} s-equivalent "
-            f"for training and held-out crops, got {x.numel()} samples"
+            f"training audio too short: {x.numel() / sample_rate:.1f} s at {sample_rate} Hz; "
+            f"the held-out {holdout:.0%} and the rest must each hold a "
+            f"{min_len / sample_rate:.1f} s crop, so at least {need / sample_rate:.1f} s is needed"
         )
     return x[: x.numel() - n_val], x[x.numel() - n_val :]
 
@@ -421,7 +424,7 @@ def train(
     base = TimbreConfig(**dict(config or {}))
     audio = torch.cat([_load_mono(f, base.sample_rate)[0] for f in files])
     chunk = max(2, round(chunk_s * base.frame_rate)) * base.hop
-    tr_audio, va_audio = _split(audio, holdout, chunk)
+    tr_audio, va_audio = _split(audio, holdout, chunk, base.sample_rate)
     ftr = compute_features(tr_audio[None], base)
     fva = compute_features(va_audio[None], base)
     ld = ftr["loudness_db"][0]
