@@ -23,7 +23,11 @@ Kernels:
   ``K x K`` state-transition matrix is accumulated alongside, the chunk boundary states are
   obtained by a Hillis-Steele prefix scan over the affine maps (``log2 C`` steps), and a second
   lock-step pass produces the output. It is exact (same recursion, reassociated), costs
-  ``O(T K^2)`` work and ``2 sqrt(T) + log2(sqrt(T))`` kernel launches per call.
+  ``O(T K^2)`` work and ``2 sqrt(T) + log2(sqrt(T))`` kernel launches per call. Time-invariant
+  filters skip both per-sample loops: a chunk's zero-state response is an FFT convolution with
+  the impulse response, its transition ``A^L`` and the free responses come from powers of the
+  companion matrix by doubling, so a call is a few dozen kernel launches at any length (all in
+  float64, rounded once at the end: more accurate in float32 than the sequential kernel).
 
 Double backward: when the backward pass itself is recorded (``create_graph=True``, e.g.
 ``gradgradcheck`` or Hessian-vector products) it is built from the same Function and ordinary torch
@@ -457,11 +461,78 @@ def _run_rows(kern: Any, batched: list[np.ndarray], *extra: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _companion_powers(a: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """First rows of ``A^j`` for ``j = 1..n`` and ``A^n`` itself, by doubling.
+
+    ``A`` is the companion matrix of ``y[n] = x[n] - sum_k a_k y[n-k]`` on the state
+    ``s = (y[n-1], ..., y[n-K])`` (first row ``-a``, ones below the diagonal). Returns
+    ``rows`` ``(B, n, K)`` and ``A^n`` ``(B, K, K)``; ``log2(n)`` batched matmuls.
+    """
+    B, K = a.shape
+    comp = torch.zeros(B, K, K, dtype=a.dtype, device=a.device)
+    comp[:, 0] = -a
+    if K > 1:
+        comp[:, 1:, :-1] = torch.eye(K - 1, dtype=a.dtype, device=a.device)
+    rows = comp[:, :1]  # (B, m, K): first rows of A^1..A^m
+    power = comp  # A^m
+    while rows.shape[1] < n:
+        rows = torch.cat([rows, rows @ power], dim=1)
+        power = power @ power
+    # A^n from the first rows is not enough (all K rows are needed): square-and-multiply
+    full = torch.eye(K, dtype=a.dtype, device=a.device).expand(B, K, K)
+    base, e = comp, n
+    while e:
+        if e & 1:
+            full = full @ base
+        e >>= 1
+        if e:
+            base = base @ base
+    return rows[:, :n], full
+
+
+def _allpole_torch_ti(x: Tensor, a: Tensor, zi: Tensor, L: int) -> Tensor:
+    """Time-invariant chunked scan with closed forms instead of per-sample steps.
+
+    Per chunk of ``L`` samples: the zero-state response is the chunk convolved with the impulse
+    response ``h[j] = (A^j)_{00}`` (one batched FFT convolution), its end state is the last ``K``
+    samples of that response, the chunk's transition is ``A^L``; the boundary states come from
+    the same scan over chunks as the general path, and the free response from a chunk's initial
+    state ``s`` is ``y[n] = (A^{n+1})_{0,:} s``, one batched matmul. About 40 kernel launches
+    per call whatever the length (the per-sample loop needs ``~10 sqrt(T)``).
+    """
+    B, T = x.shape
+    K = a.shape[-1]
+    C = math.ceil(T / L)
+    x64 = F.pad(x.to(torch.float64), (0, C * L - T)).reshape(B, C, L)
+    a64 = a.to(torch.float64)
+    rows, trans = _companion_powers(a64, L)  # rows[:, j] = first row of A^(j+1)
+    h = torch.cat([torch.ones(B, 1, dtype=torch.float64, device=x.device), rows[:, :-1, 0]], 1)
+    n_fft = 2 * L
+    y_zs = torch.fft.irfft(torch.fft.rfft(x64, n=n_fft) * torch.fft.rfft(h, n=n_fft)[:, None],
+                           n=n_fft)[..., :L]  # (B, C, L)
+    v = y_zs[..., L - K:].flip(-1)  # end states (y[L-1], ..., y[L-K])
+    Ms = trans[:, None].expand(B, C, K, K)
+    vs = v
+    d = 1
+    while d < C:
+        Mn = torch.cat([Ms[:, :d], Ms[:, d:] @ Ms[:, :-d]], dim=1)
+        vn = torch.cat([vs[:, :d], (Ms[:, d:] @ vs[:, :-d, :, None])[..., 0] + vs[:, d:]], dim=1)
+        Ms, vs = Mn, vn
+        d *= 2
+    zi64 = zi.to(torch.float64)
+    after = (Ms @ zi64[:, None, :, None])[..., 0] + vs
+    s = torch.cat([zi64[:, None, :], after[:, :-1]], dim=1)  # (B, C, K) initial states
+    y = y_zs + s @ rows.transpose(-1, -2)  # free response (B, C, K) @ (B, K, L)
+    return y.reshape(B, C * L)[:, :T].to(x.dtype)
+
+
 def _allpole_torch(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
     """Chunked scan: exact all-pole recursion without a Python loop over all samples."""
     B, T = x.shape
     tv = a.ndim == 3
     K = a.shape[-1]
+    if not tv and T > 0 and math.ceil(math.sqrt(T)) >= K:
+        return _allpole_torch_ti(x, a, zi, max(1, math.ceil(math.sqrt(T))))
     out_dtype = x.dtype
     # the chunk transitions and boundary states are computed in float64: in float32 the products
     # of companion matrices of poles near the unit circle lose ~10x accuracy against the
