@@ -490,6 +490,25 @@ def _companion_powers(a: Tensor, n: int) -> tuple[Tensor, Tensor]:
     return rows[:, :n], full
 
 
+def _chunk_initial_states(trans: Tensor, ends: Tensor, zi: Tensor) -> Tensor:
+    """Every chunk's initial state from its affine map ``s -> M s + v`` and the first state.
+
+    ``trans`` ``(B, C, K, K)`` (or broadcastable), ``ends`` ``(B, C, K)`` zero-state end states,
+    ``zi`` ``(B, K)``: an inclusive Hillis-Steele scan over the chunks (``log2 C`` steps), then
+    the states before each chunk, ``(B, C, K)``.
+    """
+    B, C, K = ends.shape
+    Ms, vs = trans.expand(B, C, K, K), ends
+    d = 1
+    while d < C:
+        Mn = torch.cat([Ms[:, :d], Ms[:, d:] @ Ms[:, :-d]], dim=1)
+        vn = torch.cat([vs[:, :d], (Ms[:, d:] @ vs[:, :-d, :, None])[..., 0] + vs[:, d:]], dim=1)
+        Ms, vs = Mn, vn
+        d *= 2
+    after = (Ms @ zi[:, None, :, None])[..., 0] + vs
+    return torch.cat([zi[:, None, :], after[:, :-1]], dim=1)
+
+
 def _allpole_torch_ti(x: Tensor, a: Tensor, zi: Tensor, L: int) -> Tensor:
     """Time-invariant chunked scan with closed forms instead of per-sample steps.
 
@@ -510,18 +529,8 @@ def _allpole_torch_ti(x: Tensor, a: Tensor, zi: Tensor, L: int) -> Tensor:
     n_fft = 2 * L
     y_zs = torch.fft.irfft(torch.fft.rfft(x64, n=n_fft) * torch.fft.rfft(h, n=n_fft)[:, None],
                            n=n_fft)[..., :L]  # (B, C, L)
-    v = y_zs[..., L - K:].flip(-1)  # end states (y[L-1], ..., y[L-K])
-    Ms = trans[:, None].expand(B, C, K, K)
-    vs = v
-    d = 1
-    while d < C:
-        Mn = torch.cat([Ms[:, :d], Ms[:, d:] @ Ms[:, :-d]], dim=1)
-        vn = torch.cat([vs[:, :d], (Ms[:, d:] @ vs[:, :-d, :, None])[..., 0] + vs[:, d:]], dim=1)
-        Ms, vs = Mn, vn
-        d *= 2
-    zi64 = zi.to(torch.float64)
-    after = (Ms @ zi64[:, None, :, None])[..., 0] + vs
-    s = torch.cat([zi64[:, None, :], after[:, :-1]], dim=1)  # (B, C, K) initial states
+    ends = y_zs[..., L - K:].flip(-1)  # zero-state end states (y[L-1], ..., y[L-K])
+    s = _chunk_initial_states(trans[:, None], ends, zi.to(torch.float64))
     y = y_zs + s @ rows.transpose(-1, -2)  # free response (B, C, K) @ (B, K, L)
     return y.reshape(B, C * L)[:, :T].to(x.dtype)
 
@@ -554,17 +563,8 @@ def _allpole_torch(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
         v = torch.cat([yn[..., None], v[..., :-1]], dim=-1)
         row = -(al[..., :, None] * M).sum(-2)
         M = torch.cat([row[..., None, :], M[..., :-1, :]], dim=-2)
-    # phase B: inclusive Hillis-Steele scan of the affine maps s -> M s + v over chunks
-    Ms = M.expand(B, C, K, K)
-    vs = v
-    d = 1
-    while d < C:
-        Mn = torch.cat([Ms[:, :d], Ms[:, d:] @ Ms[:, :-d]], dim=1)
-        vn = torch.cat([vs[:, :d], (Ms[:, d:] @ vs[:, :-d, :, None])[..., 0] + vs[:, d:]], dim=1)
-        Ms, vs = Mn, vn
-        d *= 2
-    after = (Ms @ zi64[:, None, :, None])[..., 0] + vs
-    s = torch.cat([zi64[:, None, :], after[:, :-1]], dim=1).to(out_dtype)
+    # phase B: the chunks' initial states by a scan of their affine maps
+    s = _chunk_initial_states(M, v, zi64).to(out_dtype)
     xc = xc.to(out_dtype)
     ac = ac.to(out_dtype)
     # phase C: every chunk from its true initial state
