@@ -85,6 +85,16 @@ def _harmonic_forward(t: Inputs) -> Tensor:
     return tone + oscillators.filtered_noise(t["mags"], n_samples=2048, hop=128, noise=noise)
 
 
+def _fdn_transfer_forward(t: Inputs) -> Tensor:
+    # lossless-ish lines on 257 bins: g_i(w) = 0.95 e^{-j w m_i}; real view of the complex output
+    w = torch.linspace(0.0, torch.pi, 257, dtype=t["matrix"].dtype, device=t["matrix"].device)
+    m = torch.tensor([149.0, 211.0, 263.0, 293.0], dtype=w.dtype, device=w.device)
+    line = 0.95 * torch.exp(-1j * w[:, None] * m)
+    h = fdn.fdn_transfer(line, feedback_matrix=t["matrix"], input_gains=t["b"],
+                         output_gains=t["c"])
+    return torch.view_as_real(h)
+
+
 _MRSTFT = MultiResolutionSTFTLoss(fft_sizes=[256, 512], hop_sizes=[64, 128], win_lengths=[256, 512])
 
 CASES: dict[str, Case] = {
@@ -98,6 +108,8 @@ CASES: dict[str, Case] = {
                            "a": torch.tensor([[-0.9], [0.5]], dtype=torch.float64)},
                 lambda t: iir.allpole(t["x"], t["a"]), ("x", "a")),
     "fdn_time": (_fdn_inputs, _fdn_forward, ("x", "matrix", "b", "c")),
+    # on the CPU a compiled per-bin elimination, elsewhere torch.linalg.solve
+    "fdn_transfer": (_fdn_inputs, _fdn_transfer_forward, ("matrix", "b", "c")),
     "compressor": (_compressor_inputs,
                    lambda t: dynamics.compressor(t["x"], sample_rate=SR,
                                                  threshold_db=t["threshold_db"],
