@@ -462,11 +462,13 @@ def _run_rows(kern: Any, batched: list[np.ndarray], *extra: Any) -> None:
 
 
 def _companion_powers(a: Tensor, n: int) -> tuple[Tensor, Tensor]:
-    """First rows of ``A^j`` for ``j = 1..n`` and ``A^n`` itself, by doubling.
+    """First rows of ``A^j`` for ``j = 1..n`` and ``A^n`` itself, by doubling (``n >= K``).
 
     ``A`` is the companion matrix of ``y[n] = x[n] - sum_k a_k y[n-k]`` on the state
     ``s = (y[n-1], ..., y[n-K])`` (first row ``-a``, ones below the diagonal). Returns
-    ``rows`` ``(B, n, K)`` and ``A^n`` ``(B, K, K)``; ``log2(n)`` batched matmuls.
+    ``rows`` ``(B, n, K)`` and ``A^n`` ``(B, K, K)``; ``log2(n)`` batched matmuls. Row ``i`` of
+    ``A^n`` maps a state to ``y[n-1-i]`` of the free response, i.e. it is the first row of
+    ``A^(n-i)``: no separate matrix power is needed.
     """
     B, K = a.shape
     comp = torch.zeros(B, K, K, dtype=a.dtype, device=a.device)
@@ -475,19 +477,13 @@ def _companion_powers(a: Tensor, n: int) -> tuple[Tensor, Tensor]:
         comp[:, 1:, :-1] = torch.eye(K - 1, dtype=a.dtype, device=a.device)
     rows = comp[:, :1]  # (B, m, K): first rows of A^1..A^m
     power = comp  # A^m
-    while rows.shape[1] < n:
+    while True:
         rows = torch.cat([rows, rows @ power], dim=1)
+        if rows.shape[1] >= n:
+            break
         power = power @ power
-    # A^n from the first rows is not enough (all K rows are needed): square-and-multiply
-    full = torch.eye(K, dtype=a.dtype, device=a.device).expand(B, K, K)
-    base, e = comp, n
-    while e:
-        if e & 1:
-            full = full @ base
-        e >>= 1
-        if e:
-            base = base @ base
-    return rows[:, :n], full
+    rows = rows[:, :n]
+    return rows, rows[:, n - K:].flip(1)
 
 
 def _chunk_initial_states(trans: Tensor, ends: Tensor, zi: Tensor) -> Tensor:
@@ -540,8 +536,9 @@ def _allpole_torch(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
     B, T = x.shape
     tv = a.ndim == 3
     K = a.shape[-1]
-    if not tv and T > 0 and math.ceil(math.sqrt(T)) >= K:
-        return _allpole_torch_ti(x, a, zi, max(1, math.ceil(math.sqrt(T))))
+    L = max(1, math.ceil(math.sqrt(T)))
+    if not tv and T > 0 and L >= K:
+        return _allpole_torch_ti(x, a, zi, L)
     out_dtype = x.dtype
     # the chunk transitions and boundary states are computed in float64: in float32 the products
     # of companion matrices of poles near the unit circle lose ~10x accuracy against the
@@ -549,7 +546,6 @@ def _allpole_torch(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
     x64 = x.to(torch.float64)
     a64 = a.to(torch.float64)
     zi64 = zi.to(torch.float64)
-    L = max(1, math.ceil(math.sqrt(T)))
     C = math.ceil(T / L)
     pad = C * L - T
     xc = F.pad(x64, (0, pad)).reshape(B, C, L)
